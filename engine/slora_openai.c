@@ -54,6 +54,8 @@ static int slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_token_ids(cJSON *root, const char *name, int max,
@@ -216,7 +218,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         || slora_openai_logit_bias(root, req, err) != SLORA_OK
         || slora_openai_response_format(root, req, err) != SLORA_OK
         || slora_openai_guided(root, req, err) != SLORA_OK
-        || slora_openai_unsupported(root, req->kind, req->n, err) != SLORA_OK
+        || slora_openai_best_of(root, req, err) != SLORA_OK
+        || slora_openai_unsupported(root, req->kind, err) != SLORA_OK
         || (kind == SLORA_OPENAI_CHAT
             && (slora_openai_tools(root, req, err) != SLORA_OK
                 || slora_openai_prediction(root, req, err) != SLORA_OK)))
@@ -230,10 +233,12 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     }
 
     if (req->n_prompts * req->n > SLORA_OPENAI_MAX_N) {
-        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value", "n",
-                          "n (%u) times the %u prompts must be at most %d"
-                          " choices", req->n, req->n_prompts,
-                          SLORA_OPENAI_MAX_N);
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                          req->n_best ? "best_of" : "n",
+                          "%s (%u) times the %u prompts must be at most %d"
+                          " %s", req->n_best ? "best_of" : "n", req->n,
+                          req->n_prompts, SLORA_OPENAI_MAX_N,
+                          req->n_best ? "candidates" : "choices");
         goto done;
     }
 
@@ -691,6 +696,70 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
         req->seed = d >= 0 ? (uint64_t) d : (uint64_t) (int64_t) d;
         req->has_seed = 1;
     }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * best_of, after n and stream: a completion's candidates a prompt, of
+ * which the n likeliest (by their tokens' mean log-probability, as
+ * OpenAI ranks them) are returned; req->n becomes the candidates and
+ * req->n_best the n returned. Fewer than n is wrong (a 400 naming it,
+ * as OpenAI and vLLM answer); n itself asks for nothing; more than n
+ * cannot stream, the ranking waiting for every candidate's end. Chat
+ * has no best_of (OpenAI's has none): its neutral 1 passes, any other
+ * is refused as unsupported.
+ */
+static int
+slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON   *item;
+    double   d;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "best_of");
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (slora_openai_int(item, "best_of", 1, SLORA_OPENAI_MAX_N, 1,
+                         SLORA_OPENAI_MAX_N, &d, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (d < req->n) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "best_of", "best_of must be greater than or"
+                                 " equal to n, got n=%u and best_of=%g",
+                                 req->n, d);
+    }
+
+    if (req->kind != SLORA_OPENAI_COMPLETION) {
+        if (d == 1) {
+            return SLORA_OK;
+        }
+
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "best_of",
+                                 "best_of is served by completions only");
+    }
+
+    if (d == req->n) {
+        return SLORA_OK;
+    }
+
+    if (req->stream) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "best_of", "best_of greater than n cannot"
+                                 " stream: the n best are known only at the"
+                                 " candidates' end");
+    }
+
+    req->n_best = req->n;
+    req->n = (uint32_t) d;
 
     return SLORA_OK;
 }

@@ -169,7 +169,14 @@ typedef struct {
     double                presence_penalty; /* -2..2, 0: off */
     double                repetition_penalty; /* vLLM's, > 0, 1: off */
     uint64_t              seed;
-    uint32_t              n;                /* choices, 1..MAX_N */
+    uint32_t              n;                /* choices a prompt, 1..MAX_N:
+                                               with best_of, the
+                                               candidates generated */
+    uint32_t              n_best;           /* best_of above n: the
+                                               choices returned a prompt
+                                               (the request's n), the
+                                               likeliest of the n
+                                               candidates; 0: all */
     uint32_t              n_logit_bias;     /* distinct token ids */
     int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
     float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */

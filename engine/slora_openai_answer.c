@@ -394,18 +394,16 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
  * prompt log-probabilities or tool calls would otherwise take an answer
  * without them for one with them, or one asking to store a completion
  * would look for it later in vain. Their neutral values, which clients
- * send by default, pass: false, 0, null, "", [], {}, best_of 1,
- * tool_choice "none" or "auto". A best_of from 1 to below n asks for
- * nothing unserved but is wrong: fewer candidates than the choices to
- * return from them, so a 400 invalid_value naming best_of, as OpenAI and
- * vLLM answer it (best_of 1 is neutral only with n 1). (Chat's logprobs
- * and top_logprobs, and a completion's logprobs and echo, are served:
- * slora_openai_logprobs; chat's echo: slora_openai_chat_echo; so are
- * logit_bias and response_format; chat's tools and tool_choice:
- * slora_openai_tools; chat's prediction: slora_openai_prediction.)
+ * send by default, pass: false, 0, null, "", [], {}, tool_choice
+ * "none" or "auto". (Chat's logprobs and top_logprobs, and a
+ * completion's logprobs and echo, are served: slora_openai_logprobs;
+ * chat's echo: slora_openai_chat_echo; so are logit_bias and
+ * response_format; chat's tools and tool_choice: slora_openai_tools;
+ * chat's prediction: slora_openai_prediction; best_of:
+ * slora_openai_best_of.)
  */
 int
-slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
+slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err)
 {
     int          asks;
@@ -414,7 +412,7 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
     const char  *name;
 
     static const char  *fields[] = {
-        "top_logprobs", "best_of", "suffix", "tools", "functions",
+        "top_logprobs", "suffix", "tools", "functions",
         "tool_choice", "function_call", "audio", "prediction", "store"
     };
 
@@ -437,21 +435,10 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
             continue;
         }
 
-        if (cJSON_IsNumber(item) && strcmp(name, "best_of") == 0
-            && item->valuedouble >= 1 && item->valuedouble < n)
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", name,
-                                     "best_of must be greater than or"
-                                     " equal to n, got n=%u and"
-                                     " best_of=%g", n, item->valuedouble);
-        }
-
         if (cJSON_IsNumber(item)) {
             /* any other than the neutral value: a negative one is no
              * more served than a positive one */
-            asks = item->valuedouble
-                   != (strcmp(name, "best_of") == 0 ? 1 : 0);
+            asks = item->valuedouble != 0;
 
         } else if (cJSON_IsString(item)) {
             asks = item->valuestring[0] != '\0'

@@ -71,7 +71,7 @@ int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
 int slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
-    uint32_t n, slora_openai_err_t *err);
+    slora_openai_err_t *err);
 /* messages[i]'s fields this server cannot render (an earlier answer's
  * audio, a legacy function_call): a 400 naming the field */
 int slora_openai_msg_unsupported(cJSON *m, size_t i,

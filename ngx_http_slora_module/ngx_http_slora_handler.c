@@ -843,6 +843,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->adapter = adapter;
     ctx->n_prompt = n_all;
     ctx->n_each = req->n;
+    ctx->n_best = req->n_best;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
     ctx->continuous_usage = req->continuous_usage;

@@ -327,6 +327,8 @@ typedef struct {
                                                  block may be read */
     int32_t                    reason_tokens; /* tokens that began in the
                                                  block (its marks too) */
+    double                     lp_sum;        /* with best_of: its tokens'
+                                                 log-probabilities summed */
 } ngx_http_slora_choice_t;
 
 
@@ -351,6 +353,11 @@ struct ngx_http_slora_ctx_s {
     ngx_uint_t                 n_each;        /* choices a prompt (n):
                                                  prompt k's are k * n_each
                                                  on */
+    ngx_uint_t                 n_best;        /* best_of above n: the
+                                                 choices shown a prompt,
+                                                 the likeliest of its
+                                                 n_each candidates; 0:
+                                                 all */
     ngx_uint_t                 n_finished;
 
     ngx_event_t                tick;

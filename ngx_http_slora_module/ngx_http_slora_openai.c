@@ -13,7 +13,10 @@
  * completion_tokens_details.reasoning_tokens. vLLM's prompt_logprobs go in
  * each completion choice, or once in a chat answer, as vLLM puts them;
  * so do return_token_ids' prompt_token_ids (a stream's in a choice's
- * first chunk), with each choice's (or chunk's) token_ids.
+ * first chunk), with each choice's (or chunk's) token_ids. A completion
+ * with best_of above n shows each prompt's n likeliest candidates
+ * (ngx_http_slora_shown); usage counts every candidate's tokens, all of
+ * them generated.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -40,6 +43,10 @@ static u_char *ngx_http_slora_calls_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 static u_char *ngx_http_slora_prompt_lp_json(u_char *p,
     ngx_http_slora_choice_t *ch);
+static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t *shown);
+static ngx_uint_t ngx_http_slora_likelier(ngx_http_slora_choice_t *a,
+    ngx_http_slora_choice_t *b);
 static u_char *ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t k);
 static u_char *ngx_http_slora_delta_json(u_char *p,
@@ -251,10 +258,12 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     u_char                   *p;
     size_t                    size;
     ngx_buf_t                *b;
-    ngx_uint_t                i;
+    ngx_uint_t                i, k, n_shown;
+    ngx_uint_t                shown[SLORA_OPENAI_MAX_N];
     ngx_http_slora_choice_t  *ch;
 
     size = 0;
+    n_shown = ngx_http_slora_shown(ctx, shown);
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
@@ -276,10 +285,11 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                                  ? "chat.completion" : "text_completion");
     p = ngx_http_slora_lit(p, ",\"choices\":[");
 
-    for (i = 0; i < ctx->n_choices; i++) {
+    for (k = 0; k < n_shown; k++) {
+        i = shown[k];
         ch = &ctx->choice[i];
 
-        if (i) {
+        if (k) {
             *p++ = ',';
         }
 
@@ -352,6 +362,76 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     b->last = p;
 
     return b;
+}
+
+
+/*
+ * The choices a response shows, in their order, into shown: all of them;
+ * or with best_of, each prompt's n_best likeliest candidates, likeliest
+ * first, numbered anew ("index" counts the choices shown). Likeliest by
+ * the mean log-probability of a candidate's tokens, OpenAI's measure
+ * ("the highest log probability per token"), which a longer answer does
+ * not lose by its length alone as by the sum; ties keep the candidates'
+ * order.
+ */
+static ngx_uint_t
+ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
+{
+    ngx_uint_t  i, j, g, n, first;
+
+    if (ctx->n_best == 0) {
+        for (i = 0; i < ctx->n_choices; i++) {
+            shown[i] = i;
+        }
+
+        return ctx->n_choices;
+    }
+
+    n = 0;
+
+    for (g = 0; g < ctx->n_choices; g += ctx->n_each) {
+        first = n;
+
+        /* an insertion into the prompt's list so far, kept sorted */
+        for (i = g; i < g + ctx->n_each; i++) {
+            for (j = n; j > first
+                        && ngx_http_slora_likelier(&ctx->choice[i],
+                                                   &ctx->choice[shown[j - 1]]);
+                 j--)
+            {
+                shown[j] = shown[j - 1];
+            }
+
+            shown[j] = i;
+            n++;
+        }
+
+        n = first + ctx->n_best;
+
+        for (j = first; j < n; j++) {
+            ctx->choice[shown[j]].index = j;
+        }
+    }
+
+    return n;
+}
+
+
+/* Whether candidate a ranks before b: a higher mean log-probability a
+ * token; an answer of no tokens has none and ranks last. */
+static ngx_uint_t
+ngx_http_slora_likelier(ngx_http_slora_choice_t *a,
+    ngx_http_slora_choice_t *b)
+{
+    if (a->n_done == 0) {
+        return 0;
+    }
+
+    if (b->n_done == 0) {
+        return 1;
+    }
+
+    return a->lp_sum / a->n_done > b->lp_sum / b->n_done;
 }
 
 

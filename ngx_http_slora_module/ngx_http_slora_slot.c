@@ -34,7 +34,9 @@ ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
     s->repeat_penalty = (float) req->repetition_penalty;
     s->frequency_penalty = (float) req->frequency_penalty;
     s->presence_penalty = (float) req->presence_penalty;
-    s->logprobs = req->logprobs ? req->top_logprobs : -1;
+    /* best_of's ranking reads each token's own log-probability */
+    s->logprobs = req->logprobs ? req->top_logprobs
+                  : req->n_best ? 0 : -1;
     /* the prompt's records, with the alternatives of whichever asks
      * for more: echo's log-probabilities (with max_tokens 0 the
      * engine's part is the prompt's alone, and those are what it

@@ -135,6 +135,10 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return NGX_ERROR;
         }
 
+        if (ctx->n_best) {
+            ch->lp_sum += ngx_http_slora_take_logprob(q, ch, k)->logprob;
+        }
+
         if (ctx->think_open != NULL
             && ngx_http_slora_think_mark(r, ch, from) != NGX_OK)
         {
@@ -332,7 +336,8 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
         s = slora_queue_slot(q, ch->slot);
         m = (size_t) (n - ch->n_done);
-        lp = ctx->logprobs ? slora_queue_lp_size(&q->geom) : 0;
+        lp = ctx->logprobs || ctx->n_best ? slora_queue_lp_size(&q->geom)
+                                          : 0;
 
         kept = ngx_palloc(r->pool, sizeof(ngx_http_slora_kept_t)
                                    + m * (sizeof(int32_t) + sizeof(int64_t)

@@ -682,6 +682,76 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'two prompts with a seed: each one\'s choice 0 is its answer alone: '
        . one_line(join(' | ', @got[0, 2])) . ' / '
        . one_line(join(' | ', @alone)));
+
+    # best_of: with a seed its candidates are n=best_of's choices, and
+    # the choices returned the likeliest of them by their tokens' mean
+    # log-probability, likeliest first, numbered from 0; usage counts
+    # every candidate's tokens
+    my $mean = sub {
+        my @lp = @{ $_[0]{logprobs}{token_logprobs} // [] };
+        my $t = 0;
+        $t += $_ for @lp;
+        return @lp ? $t / @lp : -1e9;
+    };
+    my $rank = sub {
+        # the texts of choices, likeliest first (ties in index order)
+        my @c = sort { $a->{index} <=> $b->{index} } @{ $_[0] };
+        my @m = map { $mean->($_) } @c;
+        return map { $c[$_]{text} }
+               sort { $m[$b] <=> $m[$a] || $a <=> $b } 0 .. $#c;
+    };
+    my $all = json_req($PORT, '/v1/completions',
+                       { %s, n => 4, logprobs => 0,
+                         prompt => 'Once upon a time' });
+    my @cand = sort { $a->{index} <=> $b->{index} }
+               @{ $all->{json}{choices} // [] };
+    my @best = $rank->(\@cand);
+    # the seed is one whose likeliest is not the first candidate, so
+    # that taking the first n would fail
+    ok(@cand == 4 && $best[0] ne $cand[0]{text},
+       'best_of\'s candidates with seed 5: the likeliest is not the first: '
+       . one_line(join(' | ', @best)));
+    $r = json_req($PORT, '/v1/completions',
+                  { %s, best_of => 4, n => 2,
+                       prompt => 'Once upon a time' });
+    my @c = @{ $r->{json}{choices} // [] };
+    ok(@c == 2 && $c[0]{index} == 0 && $c[1]{index} == 1
+       && $c[0]{text} eq $best[0] && $c[1]{text} eq $best[1]
+       && !defined $c[0]{logprobs},
+       'best_of 4, n 2: the two likeliest candidates, likeliest first, no'
+       . ' logprobs asked: ' . one_line(join(' | ', map { $_->{text} } @c)));
+    is($r->{json}{usage}{completion_tokens},
+       $all->{json}{usage}{completion_tokens},
+       'best_of 4: usage counts the four candidates\' tokens');
+    $r = json_req($PORT, '/v1/completions',
+                  { %s, best_of => 4, logprobs => 0,
+                    prompt => 'Once upon a time' });
+    my ($won) = grep { $_->{text} eq $best[0] } @cand;
+    ok(@{ $r->{json}{choices} // [] } == 1
+       && $r->{json}{choices}[0]{text} eq $best[0]
+       && join(',', @{ $r->{json}{choices}[0]{logprobs}{token_logprobs} })
+          eq join(',', @{ $won->{logprobs}{token_logprobs} }),
+       'best_of 4 with logprobs: the likeliest, with its own logprobs');
+    # over two prompts: each one's likeliest of its own three
+    my @per = map {
+        my $one = json_req($PORT, '/v1/completions',
+                           { %s, n => 3, logprobs => 0, prompt => $_ });
+        ($rank->($one->{json}{choices} // []))[0] // '?'
+    } @two;
+    $r = json_req($PORT, '/v1/completions',
+                  { %s, best_of => 3, prompt => \@two });
+    @got = map { $_->{text} } sort { $a->{index} <=> $b->{index} }
+           @{ $r->{json}{choices} // [] };
+    ok(@got == 2 && $got[0] eq $per[0] && $got[1] eq $per[1],
+       'best_of 3 over two prompts: each prompt\'s likeliest of its three: '
+       . one_line(join(' | ', @got)));
+    $r = json_req($PORT, '/v1/completions',
+                  { %s, best_of => 3, stream => JSON::PP::true(),
+                    prompt => 'Once upon a time' });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'best_of',
+       'best_of above n streamed: 400 naming best_of: '
+       . ($r->{json}{error}{message} // $r->{status}));
 }
 
 # JSON mode beyond the client's checks: on a text completion (vLLM serves

@@ -479,11 +479,28 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true,"
       "\"max_tokens\":-1}",
       400, "invalid_value", "max_tokens" },
-    { "completions: best_of 2", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2}",
-      400, "unsupported_parameter", "best_of" },
-    { "completions: best_of -5 (not the neutral 1)", COMP,
+    { "completions: best_of -5", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":-5}",
+      400, "invalid_value", "best_of" },
+    { "completions: best_of 17 (more candidates than a request's)", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":17}",
+      400, "invalid_value", "best_of" },
+    { "completions: best_of 2.5", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2.5}",
+      400, "invalid_value", "best_of" },
+    { "completions: best_of a string", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":\"2\"}",
+      400, "invalid_type", "best_of" },
+    { "completions: best_of 3 streamed (the best known at the end)", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":3,"
+      "\"stream\":true}",
+      400, "invalid_value", "best_of" },
+    { "completions: best_of 2 over 9 prompts (18 candidates)", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",\"b\",\"c\",\"d\","
+      "\"e\",\"f\",\"g\",\"h\",\"i\"],\"best_of\":2}",
+      400, "invalid_value", "best_of" },
+    { "chat: best_of 2 (chat has none)", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"best_of\":2}",
       400, "unsupported_parameter", "best_of" },
     { "completions: best_of 1 with n 2 (fewer candidates than choices)",
       COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":1,"
@@ -832,6 +849,32 @@ test_chat(void)
                "\"best_of\":1,\"n\":1}", &req, &err);
     ok(rc == SLORA_OK && req.n == 1, "completions: best_of 1 with n 1: "
        "accepted");
+    slora_openai_req_free(&req);
+    /* best_of: n candidates, n_best returned */
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"best_of\":5,\"n\":2}", &req, &err);
+    ok(rc == SLORA_OK && req.n == 5 && req.n_best == 2,
+       "completions: best_of 5 with n 2: 5 candidates, 2 returned");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"best_of\":3}", &req, &err);
+    ok(rc == SLORA_OK && req.n == 3 && req.n_best == 1,
+       "completions: best_of 3: 3 candidates, 1 returned");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"best_of\":2,\"n\":2,\"stream\":true}", &req, &err);
+    ok(rc == SLORA_OK && req.n == 2 && req.n_best == 0,
+       "completions: best_of n streamed: n choices, all returned");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[\"a\",\"b\"],"
+               "\"best_of\":8}", &req, &err);
+    ok(rc == SLORA_OK && req.n == 8 && req.n_best == 1,
+       "completions: best_of 8 over 2 prompts: 16 candidates");
+    slora_openai_req_free(&req);
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"best_of\":1}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.n == 1 && req.n_best == 0,
+       "chat: best_of 1 accepted");
     slora_openai_req_free(&req);
     /* chat's echo (vLLM's): the last message's text where its role is
      * the answer's */

@@ -702,14 +702,16 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
 
 
 /*
- * best_of, after n and stream: a completion's candidates a prompt, of
- * which the n likeliest (by their tokens' mean log-probability, as
- * OpenAI ranks them) are returned; req->n becomes the candidates and
- * req->n_best the n returned. Fewer than n is wrong (a 400 naming it,
- * as OpenAI and vLLM answer); n itself asks for nothing; more than n
- * cannot stream, the ranking waiting for every candidate's end. Chat
- * has no best_of (OpenAI's has none): its neutral 1 passes, any other
- * is refused as unsupported.
+ * best_of, after n, stream and temperature: a completion's candidates a
+ * prompt, of which the n likeliest (by the mean log-probability of
+ * their answers' tokens, as OpenAI ranks them) are returned; req->n
+ * becomes the candidates and req->n_best the n returned. Fewer than n
+ * is wrong (a 400 naming it, as OpenAI and vLLM answer); n itself asks
+ * for nothing; more than n cannot stream (the ranking waits for every
+ * candidate's end) and wants sampling: at temperature 0 every candidate
+ * is the same answer (vLLM refuses it too). Chat has no best_of
+ * (OpenAI's has none): null and 1 pass, any other value is refused as
+ * unsupported.
  */
 static int
 slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
@@ -721,6 +723,16 @@ slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
     item = cJSON_GetObjectItemCaseSensitive(root, "best_of");
     if (item == NULL || cJSON_IsNull(item)) {
         return SLORA_OK;
+    }
+
+    if (req->kind != SLORA_OPENAI_COMPLETION) {
+        if (cJSON_IsNumber(item) && item->valuedouble == 1) {
+            return SLORA_OK;
+        }
+
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "best_of",
+                                 "best_of is served by completions only");
     }
 
     if (slora_openai_int(item, "best_of", 1, SLORA_OPENAI_MAX_N, 1,
@@ -737,16 +749,6 @@ slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
                                  req->n, d);
     }
 
-    if (req->kind != SLORA_OPENAI_COMPLETION) {
-        if (d == 1) {
-            return SLORA_OK;
-        }
-
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "best_of",
-                                 "best_of is served by completions only");
-    }
-
     if (d == req->n) {
         return SLORA_OK;
     }
@@ -756,6 +758,13 @@ slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
                                  "best_of", "best_of greater than n cannot"
                                  " stream: the n best are known only at the"
                                  " candidates' end");
+    }
+
+    if (req->temperature == 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "best_of", "best_of greater than n needs"
+                                 " sampling: at temperature 0 every"
+                                 " candidate is the same answer");
     }
 
     req->n_best = req->n;

@@ -329,6 +329,9 @@ typedef struct {
                                                  block (its marks too) */
     double                     lp_sum;        /* with best_of: its tokens'
                                                  log-probabilities summed */
+    unsigned                   unshown:1;     /* best_of: a candidate not
+                                                 among the likeliest, left
+                                                 out of the response */
 } ngx_http_slora_choice_t;
 
 
@@ -350,7 +353,8 @@ struct ngx_http_slora_ctx_s {
 
     ngx_http_slora_choice_t   *choice;        /* n_choices of them */
     ngx_uint_t                 n_choices;
-    ngx_uint_t                 n_each;        /* choices a prompt (n):
+    ngx_uint_t                 n_each;        /* choices a prompt (n; with
+                                                 best_of its candidates):
                                                  prompt k's are k * n_each
                                                  on */
     ngx_uint_t                 n_best;        /* best_of above n: the

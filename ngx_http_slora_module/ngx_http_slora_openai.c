@@ -15,7 +15,7 @@
  * so do return_token_ids' prompt_token_ids (a stream's in a choice's
  * first chunk), with each choice's (or chunk's) token_ids. A completion
  * with best_of above n shows each prompt's n likeliest candidates
- * (ngx_http_slora_shown); usage counts every candidate's tokens, all of
+ * (ngx_http_slora_ranked); usage counts every candidate's tokens, all of
  * them generated.
  *
  * The one idea: these bodies are templates with a few escaped strings in
@@ -43,7 +43,7 @@ static u_char *ngx_http_slora_calls_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 static u_char *ngx_http_slora_prompt_lp_json(u_char *p,
     ngx_http_slora_choice_t *ch);
-static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
+static ngx_uint_t ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx,
     ngx_uint_t *shown);
 static ngx_uint_t ngx_http_slora_likelier(ngx_http_slora_choice_t *a,
     ngx_http_slora_choice_t *b);
@@ -263,7 +263,7 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     ngx_http_slora_choice_t  *ch;
 
     size = 0;
-    n_shown = ngx_http_slora_shown(ctx, shown);
+    n_shown = ngx_http_slora_ranked(ctx, shown);
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
@@ -295,8 +295,7 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
         if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
             p = ngx_sprintf(p, "{\"index\":%ui,\"message\":"
-                            "{\"role\":\"assistant\",\"content\":",
-                            ch->index);
+                            "{\"role\":\"assistant\",\"content\":", k);
 
             if (ch->n_calls > 0) {
                 p = ngx_http_slora_calls_json(p, ctx, ch);
@@ -324,7 +323,7 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         } else {
             p = ngx_http_slora_lit(p, "{\"text\":");
             p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
-            p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", ch->index);
+            p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", k);
             p = ngx_http_slora_lp_json(p, ctx, ch, 1);
 
             if (ctx->prompt_lp) {
@@ -368,14 +367,15 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 /*
  * The choices a response shows, in their order, into shown: all of them;
  * or with best_of, each prompt's n_best likeliest candidates, likeliest
- * first, numbered anew ("index" counts the choices shown). Likeliest by
- * the mean log-probability of a candidate's tokens, OpenAI's measure
- * ("the highest log probability per token"), which a longer answer does
- * not lose by its length alone as by the sum; ties keep the candidates'
- * order.
+ * first, the others marked unshown; "index" counts the choices shown.
+ * Likeliest by the mean log-probability of the tokens of a candidate's
+ * answer, OpenAI's measure ("the highest log probability per token"),
+ * which a longer answer does not lose by its length alone as by the
+ * sum; the stop id that ended it is not among them (the engine sends no
+ * record of it). Ties keep the candidates' order.
  */
 static ngx_uint_t
-ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
+ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
 {
     ngx_uint_t  i, j, g, n, first;
 
@@ -406,11 +406,11 @@ ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
             n++;
         }
 
-        n = first + ctx->n_best;
-
-        for (j = first; j < n; j++) {
-            ctx->choice[shown[j]].index = j;
+        for (j = first + ctx->n_best; j < n; j++) {
+            ctx->choice[shown[j]].unshown = 1;
         }
+
+        n = first + ctx->n_best;
     }
 
     return n;

@@ -303,7 +303,8 @@ ngx_http_slora_take_delivered(slora_queue_t *q, ngx_http_slora_choice_t *ch,
  * A stalled stream's finished choices: what the client has not taken yet
  * is copied into the request's pool and the slot goes back at once, so
  * clients that read slowly hold worker memory for their answers (12 bytes
- * a token, with logprobs a record more), not the engine's slots, of which
+ * a token, with logprobs a record more; best_of's ranking reads one too,
+ * though it never streams), not the engine's slots, of which
  * there are slots= in all. Best effort: a choice whose prompt is not
  * taken yet (echo and prompt_logprobs read the slot's), or one the pool
  * has no room for, keeps its slot.

@@ -85,6 +85,7 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     u_char                *p;
     ngx_int_t              n;
     ngx_str_t              s;
+    ngx_uint_t             i;
     ngx_http_slora_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
@@ -130,9 +131,14 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     default: /* NGX_HTTP_SLORA_VAR_FINISH_REASON */
-        if (ctx->n_choices && ctx->choice[0].finish) {
-            s.data = (u_char *) ctx->choice[0].finish;
-            s.len = ngx_strlen(ctx->choice[0].finish);
+        /* the first choice shown's (best_of leaves candidates out) */
+        for (i = 0; i < ctx->n_choices && ctx->choice[i].unshown; i++) {
+            /* void */
+        }
+
+        if (i < ctx->n_choices && ctx->choice[i].finish) {
+            s.data = (u_char *) ctx->choice[i].finish;
+            s.len = ngx_strlen(ctx->choice[i].finish);
         }
         break;
     }

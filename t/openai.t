@@ -683,23 +683,26 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        . one_line(join(' | ', @got[0, 2])) . ' / '
        . one_line(join(' | ', @alone)));
 
-    # best_of: with a seed its candidates are n=best_of's choices, and
-    # the choices returned the likeliest of them by their tokens' mean
-    # log-probability, likeliest first, numbered from 0; usage counts
-    # every candidate's tokens
+    # best_of: with a seed its candidates are n=best_of's choices asked
+    # with logprobs (best_of reads each token's log-probability, which
+    # takes the picks that draw on the host), and the choices returned
+    # the likeliest of them by their tokens' mean log-probability,
+    # likeliest first, numbered from 0; usage counts every candidate's
+    # tokens
     my $mean = sub {
         my @lp = @{ $_[0]{logprobs}{token_logprobs} // [] };
         my $t = 0;
         $t += $_ for @lp;
         return @lp ? $t / @lp : -1e9;
     };
-    my $rank = sub {
-        # the texts of choices, likeliest first (ties in index order)
+    my $ranked = sub {
+        # choices, likeliest first (ties in index order)
         my @c = sort { $a->{index} <=> $b->{index} } @{ $_[0] };
         my @m = map { $mean->($_) } @c;
-        return map { $c[$_]{text} }
-               sort { $m[$b] <=> $m[$a] || $a <=> $b } 0 .. $#c;
+        return map { $c[$_] } sort { $m[$b] <=> $m[$a] || $a <=> $b }
+                              0 .. $#c;
     };
+    my $rank = sub { return map { $_->{text} } $ranked->(@_) };
     my $all = json_req($PORT, '/v1/completions',
                        { %s, n => 4, logprobs => 0,
                          prompt => 'Once upon a time' });
@@ -713,7 +716,7 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        . one_line(join(' | ', @best)));
     $r = json_req($PORT, '/v1/completions',
                   { %s, best_of => 4, n => 2,
-                       prompt => 'Once upon a time' });
+                    prompt => 'Once upon a time' });
     my @c = @{ $r->{json}{choices} // [] };
     ok(@c == 2 && $c[0]{index} == 0 && $c[1]{index} == 1
        && $c[0]{text} eq $best[0] && $c[1]{text} eq $best[1]
@@ -752,6 +755,30 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        && ($r->{json}{error}{param} // '') eq 'best_of',
        'best_of above n streamed: 400 naming best_of: '
        . ($r->{json}{error}{message} // $r->{status}));
+    # the access log's finish reason is the choice shown's: with the stop
+    # "ll" the first candidate runs to its length, the likeliest stops
+    my %ll = (%s, stop => ['ll'], prompt => 'Once upon a time');
+    $all = json_req($PORT, '/v1/completions',
+                    { %ll, n => 4, logprobs => 0 });
+    my ($top) = $ranked->($all->{json}{choices} // []);
+    my ($c0) = grep { $_->{index} == 0 } @{ $all->{json}{choices} // [] };
+    ok($top && $c0 && $top->{finish_reason} ne $c0->{finish_reason},
+       'with the stop "ll" the likeliest ends otherwise than the first: '
+       . ($top->{finish_reason} // '?') . ' / '
+       . ($c0->{finish_reason} // '?'));
+    $r = json_req($PORT, '/v1/completions', { %ll, best_of => 4 },
+                  headers => { 'Content-Type' => 'application/json',
+                               'X-Test-Id' => 'best-of-ll' });
+    my @line;
+    wait_for(5, sub {
+        @line = grep { / id=best-of-ll / } $s->access_log_lines;
+        return @line;
+    });
+    ok(($r->{json}{choices}[0]{finish_reason} // '') eq
+       ($top->{finish_reason} // '-')
+       && @line == 1 && $line[0] =~ / f=\Q$top->{finish_reason}\E /,
+       'best_of: the access log\'s $slora_finish_reason is the choice'
+       . ' shown\'s: ' . ($line[0] // 'no line'));
 }
 
 # JSON mode beyond the client's checks: on a text completion (vLLM serves

@@ -502,6 +502,16 @@ static const bad_case_t  bad_cases[] = {
     { "chat: best_of 2 (chat has none)", CHAT,
       "{\"model\":\"base\"," MSGS ",\"best_of\":2}",
       400, "unsupported_parameter", "best_of" },
+    { "chat: best_of 17 (refused as chat's, not as out of range)", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"best_of\":17}",
+      400, "unsupported_parameter", "best_of" },
+    { "chat: best_of a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"best_of\":\"2\"}",
+      400, "unsupported_parameter", "best_of" },
+    { "completions: best_of 3 at temperature 0 (the same answer thrice)",
+      COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":3,"
+      "\"temperature\":0}",
+      400, "invalid_value", "best_of" },
     { "completions: best_of 1 with n 2 (fewer candidates than choices)",
       COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":1,"
       "\"n\":2}",
@@ -862,9 +872,10 @@ test_chat(void)
        "completions: best_of 3: 3 candidates, 1 returned");
     slora_openai_req_free(&req);
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
-               "\"best_of\":2,\"n\":2,\"stream\":true}", &req, &err);
+               "\"best_of\":2,\"n\":2,\"stream\":true,"
+               "\"temperature\":0}", &req, &err);
     ok(rc == SLORA_OK && req.n == 2 && req.n_best == 0,
-       "completions: best_of n streamed: n choices, all returned");
+       "completions: best_of n streamed, greedy: n choices, all returned");
     slora_openai_req_free(&req);
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[\"a\",\"b\"],"
                "\"best_of\":8}", &req, &err);

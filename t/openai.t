@@ -55,6 +55,9 @@ my @WANT_CHECKS = (
     'n=3 stream: usage equals the body\'s',
     'completion n=2 greedy: both choices are the n=1 text',
     'completion n=2 stream: each choice\'s text under its index',
+    'completion best_of=4: the likeliest of n=4\'s candidates, usage'
+    . ' counting all four',
+    'completion best_of=4 stream raises BadRequestError',
     'prompts: two prompts, n=2: four choices, each its prompt\'s answer',
     'prompts: usage counts both prompts and the four choices',
     'prompts stream: each prompt\'s text under its index',

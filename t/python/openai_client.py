@@ -200,7 +200,8 @@ def choices(client, model):
     (choice i of seed s is the answer n=1 gives with seed s + i); usage
     counts the prompt once and every choice's tokens; a stream carries
     each choice's text under its index, the body's text. Greedy, every
-    choice is the n=1 answer."""
+    choice is the n=1 answer. best_of returns the likeliest candidate
+    and cannot stream."""
     kw = dict(model=model, max_tokens=16, temperature=1.0, seed=11,
               messages=[{"role": "user",
                          "content": "Write a line about the sea."}])
@@ -258,6 +259,31 @@ def choices(client, model):
           and finishes == {0: [one.choices[0].finish_reason],
                            1: [one.choices[0].finish_reason]},
           f"{stexts} {finishes}")
+
+    # best_of, the client's own parameter: the likeliest of the
+    # candidates n=4 gives with the same seed (asked with logprobs, as
+    # best_of reads them), by the mean log-probability of their tokens
+    b = dict(model=model, prompt="Once upon a time", max_tokens=12,
+             temperature=1.5, seed=5)
+    cands = client.completions.create(n=4, logprobs=0, **b)
+    best = max(cands.choices, key=lambda c: sum(c.logprobs.token_logprobs)
+               / max(1, len(c.logprobs.token_logprobs)))
+    r = client.completions.create(best_of=4, **b)
+    check("completion best_of=4: the likeliest of n=4's candidates, "
+          "usage counting all four",
+          [c.index for c in r.choices] == [0]
+          and r.choices[0].text == best.text
+          and best.index != 0
+          and r.usage.completion_tokens == cands.usage.completion_tokens,
+          f"{r.choices[0].text!r} vs {best.text!r} (candidate "
+          f"{best.index})")
+    try:
+        client.completions.create(best_of=4, stream=True, **b)
+        check("completion best_of=4 stream raises BadRequestError", False,
+              "no error")
+    except openai.BadRequestError as e:
+        check("completion best_of=4 stream raises BadRequestError",
+              "best_of" in str(e), str(e))
 
 
 def prompts(client):

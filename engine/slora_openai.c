@@ -56,6 +56,8 @@ static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_suffix(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_token_ids(cJSON *root, const char *name, int max,
@@ -219,6 +221,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         || slora_openai_response_format(root, req, err) != SLORA_OK
         || slora_openai_guided(root, req, err) != SLORA_OK
         || slora_openai_best_of(root, req, err) != SLORA_OK
+        || (kind == SLORA_OPENAI_COMPLETION
+            && slora_openai_suffix(root, req, err) != SLORA_OK)
         || slora_openai_unsupported(root, req->kind, err) != SLORA_OK
         || (kind == SLORA_OPENAI_CHAT
             && (slora_openai_tools(root, req, err) != SLORA_OK
@@ -769,6 +773,65 @@ slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
 
     req->n_best = req->n;
     req->n = (uint32_t) d;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A completion's suffix, after its prompts and echo: the text that comes
+ * after the answer, which then fills the middle (the model's own
+ * fill-in-the-middle marks around the prompt and the suffix, put there
+ * by the worker: slora_tokenizer_fim). null and "" ask for nothing.
+ * Each prompt must be a text (the marks go between texts); echo is
+ * refused with it (the prompt it would show is not the model's), and
+ * vLLM's truncate_prompt_tokens (its cut would take the first mark).
+ * (Chat's suffix is refused as unsupported: slora_openai_unsupported.)
+ */
+static int
+slora_openai_suffix(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    uint32_t             k;
+    cJSON               *item;
+    slora_openai_str_t   s;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "suffix");
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (slora_openai_string(item, "suffix", &s, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (s.len == 0) {
+        return SLORA_OK;
+    }
+
+    for (k = 0; k < req->n_prompts; k++) {
+        if (req->prompts[k].text.data == NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "suffix",
+                                     "suffix needs the prompt as text, not"
+                                     " token ids");
+        }
+    }
+
+    if (req->echo) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "suffix", "echo cannot be combined with"
+                                 " suffix");
+    }
+
+    if (req->keep_last != 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "suffix", "truncate_prompt_tokens cannot be"
+                                 " combined with suffix (it would cut the"
+                                 " marks the suffix puts first)");
+    }
+
+    req->suffix = s;
 
     return SLORA_OK;
 }

@@ -148,6 +148,10 @@ typedef struct {
                                                with (the last message's,
                                                where its role is the
                                                answer's); data NULL: none */
+    slora_openai_str_t    suffix;           /* completion: the text after
+                                               the answer, which fills the
+                                               middle (slora_tokenizer_fim's
+                                               marks); data NULL: none */
     slora_openai_prompt_t prompts[SLORA_OPENAI_MAX_N]; /* completion:
                                                [n_prompts], each with n
                                                choices, in order */

@@ -400,7 +400,7 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
  * chat's echo: slora_openai_chat_echo; so are logit_bias and
  * response_format; chat's tools and tool_choice: slora_openai_tools;
  * chat's prediction: slora_openai_prediction; best_of:
- * slora_openai_best_of.)
+ * slora_openai_best_of; a completion's suffix: slora_openai_suffix.)
  */
 int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -419,12 +419,15 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         name = fields[i];
 
-        /* chat's top_logprobs, tools and prediction are served */
-        if (kind == SLORA_OPENAI_CHAT
-            && (strcmp(name, "top_logprobs") == 0
-                || strcmp(name, "tools") == 0
-                || strcmp(name, "tool_choice") == 0
-                || strcmp(name, "prediction") == 0))
+        /* chat's top_logprobs, tools and prediction are served, and a
+         * completion's suffix */
+        if ((kind == SLORA_OPENAI_CHAT
+             && (strcmp(name, "top_logprobs") == 0
+                 || strcmp(name, "tools") == 0
+                 || strcmp(name, "tool_choice") == 0
+                 || strcmp(name, "prediction") == 0))
+            || (kind == SLORA_OPENAI_COMPLETION
+                && strcmp(name, "suffix") == 0))
         {
             continue;
         }

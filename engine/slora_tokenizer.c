@@ -1254,6 +1254,63 @@ slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
 }
 
 
+/*
+ * The fill-in-the-middle marks: the first family whose three tokens the
+ * vocabulary has, each one its text read back with special tokens on
+ * (so that a prompt may carry it as that text: ngx_http_slora_fim).
+ * Qwen's, StarCoder's (and SmolLM's family's), their dashed spelling,
+ * DeepSeek Coder's, CodeLlama's (its SentencePiece form first) and
+ * GLM-4's names.
+ */
+int
+slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3])
+{
+    int          rc;
+    size_t       f, k, len;
+    int32_t      id, ids[2], n;
+    slora_err_t  err;
+
+    static const char  *names[][3] = {
+        { "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>" },
+        { "<fim_prefix>", "<fim_suffix>", "<fim_middle>" },
+        { "<fim-prefix>", "<fim-suffix>", "<fim-middle>" },
+        { "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
+          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>" },
+        { "\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>",
+          "\xe2\x96\x81<MID>" },
+        { "<PRE>", "<SUF>", "<MID>" },
+        { "<|code_prefix|>", "<|code_suffix|>", "<|code_middle|>" }
+    };
+
+    for (f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
+        for (k = 0; k < 3; k++) {
+            len = strlen(names[f][k]);
+            id = slora_tokenizer_find(t, names[f][k], len);
+
+            if (id < 0) {
+                break;
+            }
+
+            rc = slora_tokenizer_encode(t, names[f][k], len, 0, 1, ids, 2,
+                                        &n, &err);
+
+            if (rc != SLORA_OK || n != 1 || ids[0] != id) {
+                break;
+            }
+
+            fim[k] = id;
+        }
+
+        if (k == 3) {
+            return SLORA_OK;
+        }
+    }
+
+    return SLORA_ERROR;
+}
+
+
 int
 slora_tokenizer_is_special(const slora_tokenizer_t *t, int32_t id)
 {

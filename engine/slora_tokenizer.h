@@ -60,6 +60,11 @@ int slora_tokenizer_add_bos(const slora_tokenizer_t *t);
 int32_t slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
     size_t len);
 
+/* The model's fill-in-the-middle marks, fim[0..3): the prefix's, the
+ * suffix's and the middle's, for a prompt laid out PRE prompt SUF suffix
+ * MID whose answer is the middle. SLORA_ERROR where it has none. */
+int slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3]);
+
 /* 1 for control tokens (bos, eos, <|im_start|>, ...). */
 int slora_tokenizer_is_special(const slora_tokenizer_t *t, int32_t id);
 

@@ -723,6 +723,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             rc = ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc,
                                          &prompt[k], e);
 
+        } else if (req->suffix.data != NULL) {
+            rc = ngx_http_slora_fim_ids(r, smcf, req, &req->prompts[k], n_ctx,
+                                        &text, enc, &prompt[k], e);
+
         } else {
             pr = &req->prompts[k];
             text.data = (u_char *) pr->text.data;

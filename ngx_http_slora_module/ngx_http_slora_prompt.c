@@ -4,7 +4,8 @@
  * context (the encoding stops past a limit, so a megabyte of text costs
  * the worker that many tokens' work, not the megabyte's), token ids a
  * client sent checked against the vocabulary, and the Responses API's
- * truncation "auto" (the oldest turns left out, the fewest that fit).
+ * truncation "auto" (the oldest turns left out, the fewest that fit), and
+ * a completion's prompt around its suffix (fill in the middle).
  * A chat's text is encoded with the spans the template reports as the
  * request's: a special token's text there is text, so a client cannot
  * write a turn of its own making. A long text is encoded on a thread
@@ -379,6 +380,79 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
                                      NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx),
                                      ngx_http_slora_keep(req, n_ctx), enc,
+                                     out, e);
+}
+
+
+/*
+ * A completion's prompt with a suffix, to fill in the middle: the
+ * model's marks around the prompt's text and the suffix's, PRE prompt
+ * SUF suffix MID (the answer is the middle), into text (r's pool). The
+ * two texts are tokenized as a plain completion's (a control token's
+ * text in them is text, as in a chat's messages); the marks between
+ * them are their ids. The BOS as a completion's. A 400 naming suffix
+ * where the model has no marks.
+ */
+ngx_int_t
+ngx_http_slora_fim_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    const slora_openai_prompt_t *pr, int32_t n_ctx, ngx_str_t *text,
+    ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e)
+{
+    u_char              *p;
+    size_t               len[3];
+    int32_t              fim[3];
+    ngx_uint_t           k;
+    const char          *mark[3];
+    slora_chat_plain_t   plain;
+    slora_openai_str_t   part[2];
+
+    if (slora_tokenizer_fim(smcf->tokenizer, fim) != SLORA_OK) {
+        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_value",
+                                   "suffix", "This model has no"
+                                   " fill-in-the-middle tokens: a suffix"
+                                   " cannot be served");
+    }
+
+    for (k = 0; k < 3; k++) {
+        mark[k] = slora_tokenizer_token_text(smcf->tokenizer, fim[k],
+                                             &len[k]);
+    }
+
+    part[0] = pr->text;
+    part[1] = req->suffix;
+
+    text->len = len[0] + part[0].len + len[1] + part[1].len + len[2];
+    text->data = ngx_pnalloc(r->pool, text->len);
+    plain.span = ngx_palloc(r->pool, 2 * sizeof(slora_span_t));
+
+    if (text->data == NULL || plain.span == NULL) {
+        return NGX_ERROR;
+    }
+
+    plain.cap = 2;
+    plain.n = 0;
+    p = text->data;
+
+    for (k = 0; k < 3; k++) {
+        p = ngx_cpymem(p, mark[k], len[k]);
+
+        if (k < 2 && part[k].len > 0) {
+            plain.span[plain.n].off = p - text->data;
+            plain.span[plain.n].len = part[k].len;
+            plain.n++;
+            p = ngx_cpymem(p, part[k].data, part[k].len);
+        }
+    }
+
+    return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_COMPLETION,
+                                     text, &plain,
+                                     req->no_special
+                                     ? 0 : SLORA_TOK_BOS_TOKENIZER,
+                                     NULL, n_ctx,
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), 0, enc,
                                      out, e);
 }
 

@@ -758,6 +758,16 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        && ($r->{json}{error}{param} // '') eq 'best_of',
        'best_of above n streamed: 400 naming best_of: '
        . ($r->{json}{error}{message} // $r->{status}));
+    # a suffix on SmolLM2, whose vocabulary has no fill-in-the-middle
+    # marks (t/fim.t serves one on a model that has them)
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => 'def f(', suffix => '):',
+                    max_tokens => 4 });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'suffix'
+       && ($r->{json}{error}{message} // '') =~ /fill-in-the-middle/,
+       'a suffix where the model has no marks: 400 naming suffix: '
+       . ($r->{json}{error}{message} // $r->{status}));
     # the access log's finish reason is the choice shown's: with the stop
     # "ll" the first candidate runs to its length, the likeliest stops
     my %ll = (%s, stop => ['ll'], prompt => 'Once upon a time');

@@ -519,9 +519,24 @@ static const bad_case_t  bad_cases[] = {
     { "completions: best_of 2 with n 3", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2,\"n\":3}",
       400, "invalid_value", "best_of" },
-    { "completions: suffix", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\"}",
+    { "chat: suffix (a completion's)", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"suffix\":\"x\"}",
       400, "unsupported_parameter", "suffix" },
+    { "completions: suffix a number", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":7}",
+      400, "invalid_type", "suffix" },
+    { "completions: suffix with echo", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\","
+      "\"echo\":true}",
+      400, "invalid_value", "suffix" },
+    { "completions: suffix after token ids", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"hi\",[1,2]],"
+      "\"suffix\":\"x\"}",
+      400, "invalid_value", "suffix" },
+    { "completions: suffix with truncate_prompt_tokens", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\","
+      "\"truncate_prompt_tokens\":3}",
+      400, "invalid_value", "suffix" },
     { "chat: store true (no completion is kept)", CHAT,
       "{\"model\":\"base\"," MSGS ",\"store\":true}",
       400, "unsupported_parameter", "store" },
@@ -859,6 +874,18 @@ test_chat(void)
                "\"best_of\":1,\"n\":1}", &req, &err);
     ok(rc == SLORA_OK && req.n == 1, "completions: best_of 1 with n 1: "
        "accepted");
+    slora_openai_req_free(&req);
+    /* suffix: kept for the worker; "" asks for nothing */
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[\"a\",\"b\"],"
+               "\"suffix\":\"}\\n\"}", &req, &err);
+    ok(rc == SLORA_OK && req.suffix.len == 2
+       && memcmp(req.suffix.data, "}\n", 2) == 0,
+       "completions: suffix kept, over two prompts");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"a\","
+               "\"suffix\":\"\",\"echo\":true}", &req, &err);
+    ok(rc == SLORA_OK && req.suffix.data == NULL && req.echo,
+       "completions: suffix \"\" with echo: nothing asked");
     slora_openai_req_free(&req);
     /* best_of: n candidates, n_best returned */
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","

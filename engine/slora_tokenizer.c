@@ -1256,11 +1256,12 @@ slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
 
 /*
  * The fill-in-the-middle marks: the first family whose three tokens the
- * vocabulary has, each one its text read back with special tokens on
- * (so that a prompt may carry it as that text: ngx_http_slora_fim).
- * Qwen's, StarCoder's (and SmolLM's family's), their dashed spelling,
- * DeepSeek Coder's, CodeLlama's (its SentencePiece form first) and
- * GLM-4's names.
+ * vocabulary has, each a control or user-defined token whose text reads
+ * back as itself with special tokens on. The families whose prompt is
+ * the three marks alone, prefix, suffix, middle (PSM): Qwen2.5-Coder's,
+ * StarCoder's and SantaCoder's spellings, DeepSeek Coder's. (CodeLlama's
+ * wants its suffix without SentencePiece's leading space and GLM-4's the
+ * suffix first in a chat turn: not served.)
  */
 int
 slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3])
@@ -1276,11 +1277,7 @@ slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3])
         { "<fim-prefix>", "<fim-suffix>", "<fim-middle>" },
         { "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
           "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
-          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>" },
-        { "\xe2\x96\x81<PRE>", "\xe2\x96\x81<SUF>",
-          "\xe2\x96\x81<MID>" },
-        { "<PRE>", "<SUF>", "<MID>" },
-        { "<|code_prefix|>", "<|code_suffix|>", "<|code_middle|>" }
+          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>" }
     };
 
     for (f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
@@ -1288,7 +1285,10 @@ slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3])
             len = strlen(names[f][k]);
             id = slora_tokenizer_find(t, names[f][k], len);
 
-            if (id < 0) {
+            if (id < 0
+                || (t->entries[id].type != SLORA_TOK_CONTROL
+                    && t->entries[id].type != SLORA_TOK_USER_DEFINED))
+            {
                 break;
             }
 

@@ -725,7 +725,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
         } else if (req->suffix.data != NULL) {
             rc = ngx_http_slora_fim_ids(r, smcf, req, &req->prompts[k], n_ctx,
-                                        &text, enc, &prompt[k], e);
+                                        enc, &prompt[k], e);
 
         } else {
             pr = &req->prompts[k];
@@ -1116,9 +1116,13 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     text.data = (u_char *) req->prompts[0].text.data;
     text.len = req->prompts[0].text.len;
 
+    /* as a chat or completion would make the prompt, suffix included */
     rc = kind == NGX_HTTP_SLORA_CHAT
          ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc, &prompt,
                                    &e)
+         : req->suffix.data != NULL
+         ? ngx_http_slora_fim_ids(r, smcf, req, &req->prompts[0], n_ctx, enc,
+                                  &prompt, &e)
          : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL,
                                      !req->no_special, NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx),

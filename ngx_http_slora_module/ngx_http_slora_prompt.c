@@ -386,29 +386,32 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
 
 /*
  * A completion's prompt with a suffix, to fill in the middle: the
- * model's marks around the prompt's text and the suffix's, PRE prompt
- * SUF suffix MID (the answer is the middle), into text (r's pool). The
- * two texts are tokenized as a plain completion's (a control token's
- * text in them is text, as in a chat's messages); the marks between
- * them are their ids. The BOS as a completion's. A 400 naming suffix
- * where the model has no marks.
+ * model's marks around the prompt's tokens and the suffix's, PRE prompt
+ * SUF suffix MID (the answer is the middle), the BOS first as a
+ * completion's. Each text is tokenized as a plain completion's, on its
+ * own (a control token's text in it is text), the prompt's first: where
+ * one goes to the thread pool the request is made again, and then finds
+ * it done, the suffix's too for every prompt after the first (the same
+ * bytes). A 400 naming suffix where the model has no marks, a 413 where
+ * the two do not fit the context with them.
  */
 ngx_int_t
 ngx_http_slora_fim_ids(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    const slora_openai_prompt_t *pr, int32_t n_ctx, ngx_str_t *text,
+    ngx_http_slora_main_conf_t *smcf, const slora_openai_req_t *req,
+    const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
     ngx_http_slora_err_t *e)
 {
-    u_char              *p;
-    size_t               len[3];
-    int32_t              fim[3];
-    ngx_uint_t           k;
-    const char          *mark[3];
-    slora_chat_plain_t   plain;
-    slora_openai_str_t   part[2];
+    int32_t                   fim[3], n[2], *ids[2], *p, bos, total;
+    ngx_int_t                 rc[2];
+    ngx_uint_t                k, cut;
+    slora_err_t               err;
+    slora_openai_str_t        part[2];
+    const slora_tokenizer_t  *tok;
 
-    if (slora_tokenizer_fim(smcf->tokenizer, fim) != SLORA_OK) {
+    tok = smcf->tokenizer;
+
+    if (slora_tokenizer_fim(tok, fim) != SLORA_OK) {
         return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                    "invalid_request_error", "invalid_value",
                                    "suffix", "This model has no"
@@ -416,44 +419,76 @@ ngx_http_slora_fim_ids(ngx_http_request_t *r,
                                    " cannot be served");
     }
 
-    for (k = 0; k < 3; k++) {
-        mark[k] = slora_tokenizer_token_text(smcf->tokenizer, fim[k],
-                                             &len[k]);
-    }
-
     part[0] = pr->text;
     part[1] = req->suffix;
+    cut = 0;
 
-    text->len = len[0] + part[0].len + len[1] + part[1].len + len[2];
-    text->data = ngx_pnalloc(r->pool, text->len);
-    plain.span = ngx_palloc(r->pool, 2 * sizeof(slora_span_t));
+    for (k = 0; k < 2; k++) {
+        ids[k] = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
+        if (ids[k] == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (text->data == NULL || plain.span == NULL) {
-        return NGX_ERROR;
-    }
+        err.msg[0] = '\0';
+        n[k] = 0;
+        rc[k] = ngx_http_slora_encode(enc, tok, (const u_char *) part[k].data,
+                                      part[k].len, 0, NULL, ids[k], n_ctx,
+                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx), &n[k],
+                                      &err);
 
-    plain.cap = 2;
-    plain.n = 0;
-    p = text->data;
+        if (rc[k] == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
 
-    for (k = 0; k < 3; k++) {
-        p = ngx_cpymem(p, mark[k], len[k]);
+        if (rc[k] == SLORA_BUSY) {
+            cut |= n[k] > NGX_HTTP_SLORA_COUNT_TO(n_ctx);
 
-        if (k < 2 && part[k].len > 0) {
-            plain.span[plain.n].off = p - text->data;
-            plain.span[plain.n].len = part[k].len;
-            plain.n++;
-            p = ngx_cpymem(p, part[k].data, part[k].len);
+        } else if (rc[k] != SLORA_OK) {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_prompt",
+                                       k ? "suffix" : "prompt",
+                                       "The %s cannot be tokenized: %s",
+                                       k ? "suffix" : "prompt", err.msg);
         }
     }
 
-    return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_COMPLETION,
-                                     text, &plain,
-                                     req->no_special
-                                     ? 0 : SLORA_TOK_BOS_TOKENIZER,
-                                     NULL, n_ctx,
-                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), 0, enc,
-                                     out, e);
+    bos = !req->no_special && slora_tokenizer_add_bos(tok)
+          ? slora_tokenizer_bos(tok) : -1;
+    total = (bos >= 0) + 3 + n[0] - cut + n[1];
+
+    if (rc[0] == SLORA_BUSY || rc[1] == SLORA_BUSY || total >= n_ctx) {
+        return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "invalid_request_error",
+                                   "context_length_exceeded",
+                                   rc[1] == SLORA_BUSY ? "suffix" : "prompt",
+                                   "This model's maximum context length is"
+                                   " %D tokens. However, your prompt and"
+                                   " suffix resulted in %s%D tokens", n_ctx,
+                                   cut ? "more than " : "", total);
+    }
+
+    out->ids = ngx_palloc(r->pool, total * sizeof(int32_t));
+    if (out->ids == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->ids;
+
+    if (bos >= 0) {
+        *p++ = bos;
+    }
+
+    for (k = 0; k < 2; k++) {
+        *p++ = fim[k];
+        ngx_memcpy(p, ids[k], n[k] * sizeof(int32_t));
+        p += n[k];
+    }
+
+    *p = fim[2];
+    out->n = total;
+
+    return NGX_OK;
 }
 
 

@@ -125,8 +125,8 @@ ngx_int_t ngx_http_slora_bad_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, const slora_openai_req_t *req,
     int32_t *bad, int32_t cap, int32_t *n, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_fim_ids(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    const slora_openai_prompt_t *pr, int32_t n_ctx, ngx_str_t *text,
+    ngx_http_slora_main_conf_t *smcf, const slora_openai_req_t *req,
+    const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
     ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_chat_ids(ngx_http_request_t *r,

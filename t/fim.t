@@ -6,8 +6,11 @@
 # return_token_ids) is the BOS, the first mark, the prompt's tokens as
 # a plain completion's, the second mark, the suffix's, the third mark;
 # the answer is what the same ids sent as a prompt give; a mark's text
-# in the request is read as a plain completion's; the stream's text is
-# the body's; what cannot be combined with a suffix is a 400 naming it.
+# in the request is read as a plain completion's; /tokenize makes the
+# same prompt; texts past 8192 bytes (tokenized on the thread pool, the
+# request made again) give the same layout; a prompt and a suffix past
+# the context with the marks are a 413; the stream's text is the
+# body's; what cannot be combined with a suffix is a 400 naming it.
 # (The server of t/openai.t, on SmolLM2, which has no marks, refuses a
 # suffix.)
 
@@ -37,10 +40,10 @@ my ($rc, undef, $err) = SloraTest::run_cmd(
     slora_bin(), 'mkmodel', '--out', $model,
     '--tokenizer', "$MODELS/ggml-vocab-deepseek-coder.gguf",
     '--layers', 1, '--hidden', 16, '--heads', 2, '--kv-heads', 1,
-    '--ffn', 16, '--tied', 1, '--ctx', 1024);
+    '--ffn', 16, '--tied', 1, '--ctx', 4096);
 is($rc, 0, 'a tiny model with DeepSeek Coder\'s vocabulary') or diag($err);
 $s->{http} = slora_http(model => $model,
-                        engine => 'threads=1 slots=8 max_ctx=1024');
+                        engine => 'threads=1 slots=8 max_ctx=4096');
 $s->start;
 pass('nginx started on it');
 
@@ -112,6 +115,43 @@ ok(@ch == 2
    && json_encode($ch[1]{prompt_token_ids})
       eq json_encode([$bos, $BEGIN, @p2, $HOLE, @q, $END]),
    'two prompts: each one around the suffix');
+
+# /tokenize makes the same prompt
+$r = json_req($PORT, '/v1/tokenize', { model => 'base', prompt => $pre,
+                                       suffix => $suf });
+is(json_encode($r->{json}{tokens} // []),
+   json_encode([$bos, $BEGIN, @p, $HOLE, @q, $END]),
+   '/tokenize with the suffix: the completion\'s prompt');
+
+# texts past 8192 bytes, tokenized on the thread pool, the request made
+# again for each: two such prompts around such a suffix
+my ($long_a, $long_b, $long_s) = ('a = 1' . (' ' x 9000) . "\n",
+                                  'b = 2' . (' ' x 9000) . "\n",
+                                  "\n" . (' ' x 9000) . 'return a');
+my (undef, @la) = plain_ids($long_a);
+my (undef, @lb) = plain_ids($long_b);
+my (undef, @ls) = plain_ids($long_s);
+$r = completion(prompt => [$long_a, $long_b], suffix => $long_s,
+                max_tokens => 2);
+@ch = sort { $a->{index} <=> $b->{index} } @{ $r->{json}{choices} // [] };
+ok(@la && @lb && @ls && @ch == 2
+   && json_encode($ch[0]{prompt_token_ids})
+      eq json_encode([$bos, $BEGIN, @la, $HOLE, @ls, $END])
+   && json_encode($ch[1]{prompt_token_ids})
+      eq json_encode([$bos, $BEGIN, @lb, $HOLE, @ls, $END]),
+   'long texts (' . length($long_a) . ' and ' . length($long_s)
+   . ' bytes, ' . scalar(@la) . ' and ' . scalar(@ls) . ' tokens):'
+   . ' each prompt around the suffix');
+
+# past the context with the marks: a 413 naming the suffix's count too
+my $wide = join(" ", map { "v$_" } 1 .. 600);
+my (undef, @lw) = plain_ids($wide);
+$r = completion(prompt => $wide, suffix => $wide, max_tokens => 1);
+ok(@lw < 4096 && 2 * @lw + 4 > 4096 && $r->{status} == 413
+   && ($r->{json}{error}{code} // '') eq 'context_length_exceeded'
+   && ($r->{json}{error}{message} // '') =~ /prompt and suffix resulted in/,
+   'a prompt and a suffix of ' . scalar(@lw) . ' tokens each past the'
+   . ' context of 4096: 413: ' . ($r->{json}{error}{message} // '?'));
 
 # "" and null ask for nothing
 for my $none ('', undef) {

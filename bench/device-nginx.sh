@@ -21,7 +21,8 @@
 # chats), then its table.
 #
 # GUIDED=1 then asks SmolLM2 bench/guided.py's constrained requests (a
-# schema, a regex, a choice, tools, structural tags), their answers in
+# schema, a regex, a choice, tools, structural tags) with each token's
+# 20 likeliest (the server's top_logprobs=20), their answers in
 # $OUT/guided-smollm2.json for `guided.py compare` against the CPU's.
 #
 # DAEMON=1 runs nginx as Debian's systemd unit does (daemon on, the
@@ -74,6 +75,12 @@ LIBS=/tmp/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
 ROUNDS=${ROUNDS:-1}
 TAG=${TAG:-}
 
+# GUIDED=1: each token's 20 likeliest (the server's top_logprobs=20), so
+# that guided.py finds the other side's token among them
+GUIDED_TOP_CONF=
+[ "${GUIDED:-0}" = 0 ] || { GUIDED_TOP_CONF=top_logprobs=20; \
+                            export GUIDED_TOP=20; }
+
 serve() {
 # LOOKUP_REQUESTS=N: the lookup server's speculate_requests
 SPECULATE_REQUESTS=
@@ -110,7 +117,8 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
                  $CUDA_LIB slots=64 max_running=32
                  max_ctx=2048 max_tokens=512
                  prefix_cache=${PREFIX_CACHE:-on}
-                 speculate=${SPECULATE:-off} $SPECULATE_REQUESTS;
+                 speculate=${SPECULATE:-off} $SPECULATE_REQUESTS
+                 $GUIDED_TOP_CONF;
     slora_responses_store 16m;
     $ADAPTERS
     server {

@@ -9,9 +9,9 @@ stop_after_first (the answer one tag). Greedy, SmolLM2's chat.
 `run` asks each request once and writes {name: {"ok", "text", "tokens"}}
 to OUT
 (ok: the answer is what the constraint admits, checked here by Python's
-json and re; tokens: each token's text, its log-probability and the five
-likeliest's there, the server's most by default, as the model gave them
-before the constraint);
+json and re; tokens: each token's text, its log-probability and the
+GUIDED_TOP likeliest's there, 5 unless told (the server's most by
+default), as the model gave them before the constraint);
 `compare A B` prints each request's answers side by side, whether they
 are the same text and, where not, the first token where they part and
 the margin there on each side (the log-probability of its own token
@@ -26,9 +26,14 @@ usage: guided.py run [BASE_URL] [OUT]    (http://127.0.0.1:8080/v1)
 """
 
 import json
+import os
 import re
 import sys
 import urllib.request
+
+# the alternatives each token's entry asks (GUIDED_TOP: up to the
+# server's slora_engine top_logprobs=, 5 by default)
+TOP = int(os.environ.get("GUIDED_TOP", "5"))
 
 CITY = {"type": "object", "properties": {"city": {
     "type": "string", "maxLength": 16}}, "required": ["city"],
@@ -49,7 +54,7 @@ def post(base, body):
 
 def chat(base, **kw):
     body = {"model": "base", "temperature": 0, "max_tokens": 64,
-            "messages": ASK, "logprobs": True, "top_logprobs": 5}
+            "messages": ASK, "logprobs": True, "top_logprobs": TOP}
     body.update(kw)
     return post(base, body)["choices"][0]
 
@@ -151,7 +156,7 @@ def run(base, out):
 
 def margin(mine, other):
     # how much likelier this side found its token than the other side's:
-    # ">x" where the other's is not among its five likeliest
+    # ">x" where the other's is not among its likeliest asked
     if other[0] in mine[2]:
         return f"{mine[1] - mine[2][other[0]]:.3f}"
     return f">{mine[1] - min(mine[2].values(), default=mine[1]):.3f}"

@@ -72,6 +72,11 @@ int slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);
+/* A completion's best_of and suffix (slora_openai_completion.c). */
+int slora_openai_best_of(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_suffix(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 /* messages[i]'s fields this server cannot render (an earlier answer's
  * audio, a legacy function_call): a 400 naming the field */
 int slora_openai_msg_unsupported(cJSON *m, size_t i,

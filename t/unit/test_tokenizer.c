@@ -47,7 +47,6 @@ static void test_invalid_utf8(const slora_tokenizer_t *t);
 static void test_chat(const slora_tokenizer_t *smol);
 static void test_stops(const slora_tokenizer_t *t);
 static char *read_template(const char *dir, const char *file, size_t *len);
-static void test_fim(const char *dir, const slora_tokenizer_t *smol);
 static void test_json(const slora_tokenizer_t *smol, const char *gguf_path,
     int pairs);
 static void test_speed(const slora_tokenizer_t *t);
@@ -1441,63 +1440,6 @@ test_speed(const slora_tokenizer_t *t)
 }
 
 
-/*
- * Fill-in-the-middle marks: found in the vocabularies that have them, by
- * their ids there (StarCoder's first ids; DeepSeek Coder's, whose
- * middle's mark is named "end" and the suffix's "hole"), none in those
- * without (Llama 2's, GPT-2's, SmolLM2's, whose vocabulary spells them
- * as text).
- */
-static void
-test_fim(const char *dir, const slora_tokenizer_t *smol)
-{
-    int                 rc;
-    char                path[1024];
-    size_t              i;
-    int32_t             fim[3];
-    slora_err_t         err;
-    slora_tokenizer_t  *t;
-
-    static const struct {
-        const char  *name;
-        int32_t      want[3];       /* -1: none */
-    } cases[] = {
-        { "starcoder", { 1, 3, 2 } },
-        { "deepseek-coder", { 32016, 32015, 32017 } },
-        { "llama-spm", { -1, -1, -1 } },
-        { "gpt-2", { -1, -1, -1 } },
-    };
-
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf", dir,
-                 cases[i].name);
-        t = slora_tokenizer_load(path, &err);
-
-        if (!ok(t != NULL, "fim: %s loads", cases[i].name)) {
-            continue;
-        }
-
-        fim[0] = fim[1] = fim[2] = -1;
-        rc = slora_tokenizer_fim(t, fim);
-
-        if (cases[i].want[0] < 0) {
-            ok(rc == SLORA_ERROR, "fim: %s has no marks", cases[i].name);
-
-        } else {
-            ok(rc == SLORA_OK && fim[0] == cases[i].want[0]
-               && fim[1] == cases[i].want[1] && fim[2] == cases[i].want[2],
-               "fim: %s's marks %d %d %d", cases[i].name, fim[0], fim[1],
-               fim[2]);
-        }
-
-        slora_tokenizer_free(t);
-    }
-
-    ok(slora_tokenizer_fim(smol, fim) == SLORA_ERROR,
-       "fim: SmolLM2 has no marks (its vocabulary spells them as text)");
-}
-
-
 int
 main(void)
 {
@@ -1550,7 +1492,6 @@ main(void)
     test_speed(smol);
     test_json(smol, smol_path, 0);
     test_json(smol, smol_path, 1);
-    test_fim(dir, smol);
 
     slora_tokenizer_free(smol);
 

@@ -17,6 +17,21 @@
 #include "slora_openai.h"
 
 
+#define CHAT  SLORA_OPENAI_CHAT
+#define COMP  SLORA_OPENAI_COMPLETION
+
+
+/* A body refused, as refused_as checks it: tables of them. */
+typedef struct {
+    const char           *name;
+    slora_openai_kind_e   kind;
+    const char           *body;
+    int                   status;
+    const char           *code;         /* NULL: JSON null */
+    const char           *param;        /* NULL: JSON null */
+} bad_case_t;
+
+
 /* Parses a copy of body, then wipes the copy: what the request holds
  * must not point into it. */
 static inline int

@@ -50,7 +50,6 @@
 #define _GNU_SOURCE
 
 #include <stdint.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -59,11 +58,9 @@
 #include "slora_openai.h"
 #include "slora_tokenizer.h"
 #include "hf_vocab.h"
+#include "ref_files.h"
 
 
-#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/" \
-                           "models"
-#define SMOLLM2_DEFAULT    "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define MISTRAL_DIR        "t/data/gen/smollm2-mistral-marks"
 #define MAX_IDS            65536
 #define MAX_TEXTS          64
@@ -1253,25 +1250,10 @@ int
 main(void)
 {
     const char         *dir, *smol_path;
-    struct stat         st;
-    slora_err_t         err;
     slora_tokenizer_t  *smol, *mis;
 
-    dir = getenv("SLORA_VOCAB_DIR");
-    dir = dir ? dir : VOCAB_DIR_DEFAULT;
-
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        BAIL_OUT("%s: no llama.cpp vocab folder; run tools/fetch-reference "
-                 "or set SLORA_VOCAB_DIR", dir);
-    }
-
-    smol_path = getenv("SLORA_SMOLLM2");
-    smol_path = smol_path ? smol_path : SMOLLM2_DEFAULT;
-    smol = slora_tokenizer_load(smol_path, &err);
-
-    if (smol == NULL) {
-        BAIL_OUT("%s: %s (run make fetch-model)", smol_path, err.msg);
-    }
+    dir = ref_vocab_dir();
+    smol = ref_smollm2(&smol_path);
 
     mis = make_mistral(smol_path);
 

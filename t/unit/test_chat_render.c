@@ -34,16 +34,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tap.h"
 #include "slora_tokenizer.h"
+#include "ref_files.h"
 
 
 /* a message's last fields: not made, all of its content the request's */
 #define PLAIN_ALL  0, NULL, 0, 0
 
-#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 
 #define MSG(r, c)  { r, sizeof(r) - 1, c, sizeof(c) - 1, 0, 0, PLAIN_ALL }
 
@@ -270,7 +269,6 @@ test_v7_flags(void)
     char         *text;
     size_t        i, len;
     const char   *dir;
-    struct stat   st;
 
     static const struct {
         const char    *file;
@@ -301,13 +299,7 @@ test_v7_flags(void)
         MSG("user", "b"),
     };
 
-    dir = getenv("SLORA_VOCAB_DIR");
-    dir = dir ? dir : VOCAB_DIR_DEFAULT;
-
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        BAIL_OUT("%s: no llama.cpp models folder; run tools/fetch-reference "
-                 "or set SLORA_VOCAB_DIR", dir);
-    }
+    dir = ref_vocab_dir();
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         text = read_template(dir, cases[i].file, &len);

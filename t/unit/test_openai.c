@@ -19,18 +19,6 @@
 #include "openai_eq.h"
 
 
-typedef struct {
-    const char           *name;
-    slora_openai_kind_e   kind;
-    const char           *body;
-    int                   status;
-    const char           *code;         /* NULL: JSON null */
-    const char           *param;        /* NULL: JSON null */
-} bad_case_t;
-
-
-#define CHAT  SLORA_OPENAI_CHAT
-#define COMP  SLORA_OPENAI_COMPLETION
 #define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
 
 

@@ -16,19 +16,10 @@
 #include "openai_eq.h"
 
 
-#define CHAT  SLORA_OPENAI_CHAT
-#define COMP  SLORA_OPENAI_COMPLETION
 #define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
 
 
-static const struct {
-    const char           *name;
-    slora_openai_kind_e   kind;
-    const char           *body;
-    int                   status;
-    const char           *code;
-    const char           *param;
-} refusals[] = {
+static const bad_case_t  refusals[] = {
     { "completions: best_of -5", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":-5}",
       400, "invalid_value", "best_of" },

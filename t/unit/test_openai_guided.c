@@ -23,18 +23,6 @@
 #include "openai_eq.h"
 
 
-typedef struct {
-    const char           *name;
-    slora_openai_kind_e   kind;
-    const char           *body;
-    int                   status;
-    const char           *code;
-    const char           *param;
-} bad_case_t;
-
-
-#define CHAT  SLORA_OPENAI_CHAT
-#define COMP  SLORA_OPENAI_COMPLETION
 #define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
 
 

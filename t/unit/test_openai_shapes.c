@@ -23,11 +23,9 @@ typedef struct {
     const char           *body;
     const char           *code;
     const char           *param;
-} bad_case_t;
+} shape_bad_t;
 
 
-#define CHAT  SLORA_OPENAI_CHAT
-#define COMP  SLORA_OPENAI_COMPLETION
 #define HEAD  "{\"model\":\"base\",\"messages\":[{\"role\":\"user\"," \
               "\"content\":\"hi\"}"
 #define MSGS  HEAD "]"
@@ -35,7 +33,7 @@ typedef struct {
               "\"parameters\":{\"type\":\"object\"}}}"
 
 
-static const bad_case_t  bad_cases[] = {
+static const shape_bad_t  bad_cases[] = {
     { "a refusal not a string", CHAT,
       HEAD ",{\"role\":\"assistant\",\"content\":null,\"refusal\":5}]}",
       "invalid_type", "messages.refusal" },
@@ -281,7 +279,7 @@ static void
 test_bad(void)
 {
     size_t              i;
-    const bad_case_t   *c;
+    const shape_bad_t   *c;
 
     for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         c = &bad_cases[i];

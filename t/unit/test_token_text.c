@@ -12,10 +12,9 @@
 
 #include "tap.h"
 #include "slora_tokenizer.h"
+#include "ref_files.h"
 
 
-#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
-#define SMOLLM2_DEFAULT    "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 static void spelled(const slora_tokenizer_t *t, const char *name,
@@ -28,20 +27,12 @@ int
 main(void)
 {
     char                path[1024];
-    const char         *dir, *smol_path;
+    const char         *dir;
     slora_err_t         err;
     slora_tokenizer_t  *smol, *spm;
 
-    smol_path = getenv("SLORA_SMOLLM2");
-    smol_path = smol_path ? smol_path : SMOLLM2_DEFAULT;
-    smol = slora_tokenizer_load(smol_path, &err);
-
-    if (smol == NULL) {
-        BAIL_OUT("%s: %s (run make fetch-model)", smol_path, err.msg);
-    }
-
-    dir = getenv("SLORA_VOCAB_DIR");
-    dir = dir ? dir : VOCAB_DIR_DEFAULT;
+    smol = ref_smollm2(NULL);
+    dir = ref_vocab_dir();
     snprintf(path, sizeof(path), "%s/ggml-vocab-llama-spm.gguf", dir);
     spm = slora_tokenizer_load(path, &err);
 

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <time.h>
 #include <stdint.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -19,10 +18,9 @@
 #include "slora_gguf.h"
 #include "slora_tokenizer.h"
 #include "hf_vocab.h"
+#include "ref_files.h"
 
 
-#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
-#define SMOLLM2_DEFAULT    "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define GOLDEN             "t/golden/tokenizer/smollm2.txt"
 #define MAX_IDS            (1 << 20)
 
@@ -1444,8 +1442,6 @@ int
 main(void)
 {
     const char         *dir, *smol_path;
-    struct stat         st;
-    slora_err_t         err;
     slora_tokenizer_t  *smol;
 
     static const char  *bpe[] = {
@@ -1456,13 +1452,7 @@ main(void)
     static const char  *spm[] = { "llama-spm", "phi-3", NULL };
     int                 i;
 
-    dir = getenv("SLORA_VOCAB_DIR");
-    dir = dir ? dir : VOCAB_DIR_DEFAULT;
-
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        BAIL_OUT("%s: no llama.cpp vocab folder; run tools/fetch-reference "
-                 "or set SLORA_VOCAB_DIR", dir);
-    }
+    dir = ref_vocab_dir();
 
     for (i = 0; spm[i] != NULL; i++) {
         test_vocab(dir, spm[i], 1);
@@ -1472,13 +1462,7 @@ main(void)
         test_vocab(dir, bpe[i], 0);
     }
 
-    smol_path = getenv("SLORA_SMOLLM2");
-    smol_path = smol_path ? smol_path : SMOLLM2_DEFAULT;
-    smol = slora_tokenizer_load(smol_path, &err);
-
-    if (smol == NULL) {
-        BAIL_OUT("%s: %s (run make fetch-model)", smol_path, err.msg);
-    }
+    smol = ref_smollm2(&smol_path);
 
     test_smollm2(smol);
     test_detok_bytes(smol);

@@ -5,15 +5,10 @@
  */
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 
 #include "tap.h"
 #include "slora_tokenizer.h"
-
-
-#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
-#define SMOLLM2_DEFAULT    "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#include "ref_files.h"
 
 
 static void test_fim(const char *dir, const slora_tokenizer_t *smol);
@@ -22,28 +17,10 @@ static void test_fim(const char *dir, const slora_tokenizer_t *smol);
 int
 main(void)
 {
-    const char         *dir, *smol_path;
-    struct stat         st;
-    slora_err_t         err;
     slora_tokenizer_t  *smol;
 
-    dir = getenv("SLORA_VOCAB_DIR");
-    dir = dir ? dir : VOCAB_DIR_DEFAULT;
-
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        BAIL_OUT("%s: no llama.cpp vocab folder; run tools/fetch-reference "
-                 "or set SLORA_VOCAB_DIR", dir);
-    }
-
-    smol_path = getenv("SLORA_SMOLLM2");
-    smol_path = smol_path ? smol_path : SMOLLM2_DEFAULT;
-    smol = slora_tokenizer_load(smol_path, &err);
-
-    if (smol == NULL) {
-        BAIL_OUT("%s: %s (run make fetch-model)", smol_path, err.msg);
-    }
-
-    test_fim(dir, smol);
+    smol = ref_smollm2(NULL);
+    test_fim(ref_vocab_dir(), smol);
     slora_tokenizer_free(smol);
 
     return done_testing();

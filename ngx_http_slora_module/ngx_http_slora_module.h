@@ -329,9 +329,6 @@ typedef struct {
                                                  block (its marks too) */
     double                     lp_sum;        /* with best_of: its tokens'
                                                  log-probabilities summed */
-    unsigned                   unshown:1;     /* best_of: a candidate not
-                                                 among the likeliest, left
-                                                 out of the response */
 } ngx_http_slora_choice_t;
 
 
@@ -362,6 +359,10 @@ struct ngx_http_slora_ctx_s {
                                                  the likeliest of its
                                                  n_each candidates; 0:
                                                  all */
+    ngx_uint_t                 lead;          /* the choice shown first
+                                                 (ngx_http_slora_ranked):
+                                                 with best_of the
+                                                 likeliest; else 0 */
     ngx_uint_t                 n_finished;
 
     ngx_event_t                tick;

@@ -367,7 +367,7 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 /*
  * The choices a response shows, in their order, into shown: all of them;
  * or with best_of, each prompt's n_best likeliest candidates, likeliest
- * first, the others marked unshown; "index" counts the choices shown.
+ * first, the first shown ctx->lead; "index" counts the choices shown.
  * Likeliest by the mean log-probability of the tokens of a candidate's
  * answer, OpenAI's measure ("the highest log probability per token"),
  * which a longer answer does not lose by its length alone as by the
@@ -406,12 +406,10 @@ ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
             n++;
         }
 
-        for (j = first + ctx->n_best; j < n; j++) {
-            ctx->choice[shown[j]].unshown = 1;
-        }
-
         n = first + ctx->n_best;
     }
+
+    ctx->lead = shown[0];
 
     return n;
 }

@@ -85,7 +85,6 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     u_char                *p;
     ngx_int_t              n;
     ngx_str_t              s;
-    ngx_uint_t             i;
     ngx_http_slora_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
@@ -131,14 +130,10 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     default: /* NGX_HTTP_SLORA_VAR_FINISH_REASON */
-        /* the first choice shown's (best_of leaves candidates out) */
-        for (i = 0; i < ctx->n_choices && ctx->choice[i].unshown; i++) {
-            /* void */
-        }
-
-        if (i < ctx->n_choices && ctx->choice[i].finish) {
-            s.data = (u_char *) ctx->choice[i].finish;
-            s.len = ngx_strlen(ctx->choice[i].finish);
+        /* the first choice shown's (with best_of the likeliest) */
+        if (ctx->n_choices && ctx->choice[ctx->lead].finish) {
+            s.data = (u_char *) ctx->choice[ctx->lead].finish;
+            s.len = ngx_strlen(ctx->choice[ctx->lead].finish);
         }
         break;
     }

@@ -28,6 +28,7 @@
 
 
 static void slora_tok_byte_map_init(void);
+static void slora_tok_find_fim(slora_tokenizer_t *t);
 static int slora_tok_store(slora_tokenizer_t *t, const char *text,
     size_t len, uint32_t *off);
 static void slora_tok_map_put(slora_tokenizer_t *t, int32_t id);
@@ -187,6 +188,7 @@ slora_tok_new(slora_tok_kind_e kind, int32_t n_vocab, const char *path,
 
     t->kind = kind;
     t->n_vocab = n_vocab;
+    t->fim[0] = t->fim[1] = t->fim[2] = -1;     /* slora_tok_finish's */
     t->n_strs = n_vocab;
     t->cap_strs = n_vocab + 64;
     t->bos = -1;
@@ -1186,7 +1188,67 @@ slora_tok_finish(slora_tokenizer_t *t, slora_err_t *err)
         return SLORA_ERROR;
     }
 
+    slora_tok_find_fim(t);
+
     return SLORA_OK;
+}
+
+
+/*
+ * The fill-in-the-middle marks into t->fim, once the tables are made (it
+ * encodes): the first family whose three tokens the vocabulary has,
+ * each a control or user-defined token whose text reads back as itself
+ * with special tokens on. The families whose prompt is
+ * the three marks alone, prefix, suffix, middle (PSM): Qwen2.5-Coder's,
+ * StarCoder's and SantaCoder's spellings, DeepSeek Coder's. (CodeLlama's
+ * wants its suffix without SentencePiece's leading space and GLM-4's the
+ * suffix first in a chat turn: not served.)
+ */
+static void
+slora_tok_find_fim(slora_tokenizer_t *t)
+{
+    int          rc;
+    size_t       f, k, len;
+    int32_t      id, ids[2], n;
+    slora_err_t  err;
+
+    static const char  *names[][3] = {
+        { "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>" },
+        { "<fim_prefix>", "<fim_suffix>", "<fim_middle>" },
+        { "<fim-prefix>", "<fim-suffix>", "<fim-middle>" },
+        { "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
+          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>" }
+    };
+
+    for (f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
+        for (k = 0; k < 3; k++) {
+            len = strlen(names[f][k]);
+            id = slora_tokenizer_find(t, names[f][k], len);
+
+            if (id < 0
+                || (t->entries[id].type != SLORA_TOK_CONTROL
+                    && t->entries[id].type != SLORA_TOK_USER_DEFINED))
+            {
+                break;
+            }
+
+            rc = slora_tokenizer_encode(t, names[f][k], len, 0, 1, ids, 2,
+                                        &n, &err);
+
+            if (rc != SLORA_OK || n != 1 || ids[0] != id) {
+                break;
+            }
+
+            t->fim[k] = id;
+        }
+
+        if (k == 3) {
+            return;
+        }
+    }
+
+    t->fim[0] = t->fim[1] = t->fim[2] = -1;
 }
 
 
@@ -1254,60 +1316,19 @@ slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
 }
 
 
-/*
- * The fill-in-the-middle marks: the first family whose three tokens the
- * vocabulary has, each a control or user-defined token whose text reads
- * back as itself with special tokens on. The families whose prompt is
- * the three marks alone, prefix, suffix, middle (PSM): Qwen2.5-Coder's,
- * StarCoder's and SantaCoder's spellings, DeepSeek Coder's. (CodeLlama's
- * wants its suffix without SentencePiece's leading space and GLM-4's the
- * suffix first in a chat turn: not served.)
- */
+/* The fill-in-the-middle marks slora_tok_find_fim found at load. */
 int
 slora_tokenizer_fim(const slora_tokenizer_t *t, int32_t fim[3])
 {
-    int          rc;
-    size_t       f, k, len;
-    int32_t      id, ids[2], n;
-    slora_err_t  err;
-
-    static const char  *names[][3] = {
-        { "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>" },
-        { "<fim_prefix>", "<fim_suffix>", "<fim_middle>" },
-        { "<fim-prefix>", "<fim-suffix>", "<fim-middle>" },
-        { "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
-          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
-          "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>" }
-    };
-
-    for (f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
-        for (k = 0; k < 3; k++) {
-            len = strlen(names[f][k]);
-            id = slora_tokenizer_find(t, names[f][k], len);
-
-            if (id < 0
-                || (t->entries[id].type != SLORA_TOK_CONTROL
-                    && t->entries[id].type != SLORA_TOK_USER_DEFINED))
-            {
-                break;
-            }
-
-            rc = slora_tokenizer_encode(t, names[f][k], len, 0, 1, ids, 2,
-                                        &n, &err);
-
-            if (rc != SLORA_OK || n != 1 || ids[0] != id) {
-                break;
-            }
-
-            fim[k] = id;
-        }
-
-        if (k == 3) {
-            return SLORA_OK;
-        }
+    if (t->fim[0] < 0) {
+        return SLORA_ERROR;
     }
 
-    return SLORA_ERROR;
+    fim[0] = t->fim[0];
+    fim[1] = t->fim[1];
+    fim[2] = t->fim[2];
+
+    return SLORA_OK;
 }
 
 

@@ -102,6 +102,9 @@ struct slora_tokenizer_s {
     int32_t             eos;
     int32_t             eot;
     int32_t             eom;
+    int32_t             fim[3];     /* fill-in-the-middle marks (prefix,
+                                       suffix, middle), -1: none
+                                       (slora_tokenizer_fim) */
     int32_t             unk;
     int32_t             stop[SLORA_TOK_MAX_STOP];
     int32_t             n_stop;

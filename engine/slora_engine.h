@@ -350,6 +350,7 @@ typedef struct {
     int32_t           pos;          /* SCORE: token's place in the
                                        prompt, 1..n_prompt - 1, in order */
     float             logprob;      /* TOKEN of a request with logprobs,
+                                       its DONE of a stop id (that id's),
                                        and SCORE: the token's
                                        log-probability under the model
                                        (its raw logits, before penalties

@@ -17,7 +17,8 @@
 
 
 static void slora_engine_done(slora_engine_req_t *q, int32_t tok,
-    slora_finish_e finish, slora_event_cb cb, void *data);
+    const slora_engine_pick_t *pk, slora_finish_e finish, slora_event_cb cb,
+    void *data);
 static float slora_engine_margin(const float *logits, int32_t vocab);
 static void slora_engine_trigger_came(const slora_engine_t *e,
     slora_engine_req_t *q, int k, int32_t tok);
@@ -104,7 +105,7 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     q->r.tokens[q->r.n_tokens++] = tok;
 
     if (stop) {
-        slora_engine_done(q, tok, SLORA_FINISH_STOP, cb, data);
+        slora_engine_done(q, tok, pk, SLORA_FINISH_STOP, cb, data);
         slora_engine_end(e, q);
         return 1;
     }
@@ -141,13 +142,13 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
         q->sampling.json = 0;
 
     } else if (q->sampling.json && slora_json_done(&q->json)) {
-        slora_engine_done(q, -1, SLORA_FINISH_STOP, cb, data);
+        slora_engine_done(q, -1, NULL, SLORA_FINISH_STOP, cb, data);
         slora_engine_end(e, q);
         return 1;
     }
 
     if (q->r.n_tokens == q->r.cap) {
-        slora_engine_done(q, -1, SLORA_FINISH_LENGTH, cb, data);
+        slora_engine_done(q, -1, NULL, SLORA_FINISH_LENGTH, cb, data);
         slora_engine_end(e, q);
         return 1;
     }
@@ -337,11 +338,13 @@ slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
 }
 
 
-/* q's DONE event: its token (a stop id, or -1), why, the prompt's cached
- * tokens and its drafts' tokens taken and not. */
+/* q's DONE event: its token (a stop id, or -1) and, with logprobs, the
+ * stop id's log-probability (pk: the host's pick of it), why, the
+ * prompt's cached tokens and its drafts' tokens taken and not. */
 static void
-slora_engine_done(slora_engine_req_t *q, int32_t tok, slora_finish_e finish,
-    slora_event_cb cb, void *data)
+slora_engine_done(slora_engine_req_t *q, int32_t tok,
+    const slora_engine_pick_t *pk, slora_finish_e finish, slora_event_cb cb,
+    void *data)
 {
     slora_event_t  ev;
 
@@ -355,6 +358,9 @@ slora_engine_done(slora_engine_req_t *q, int32_t tok, slora_finish_e finish,
     ev.token = tok;
     ev.finish = finish;
     ev.cached_tokens = q->r.n_cached;
+    if (tok >= 0 && q->top_logprobs >= 0 && pk != NULL) {
+        ev.logprob = pk->logprob;
+    }
     if (!q->draft.lookup) {
         ev.accepted_prediction = (int32_t) q->draft.accepted;
         ev.rejected_prediction = (int32_t) q->draft.rejected;

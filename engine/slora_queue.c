@@ -339,6 +339,7 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
         atomic_store(&s->n_out, 0);
         s->finish = 0;
         s->stop_token = -1;
+        s->stop_logprob = 0;
         s->err_status = 0;
         s->retry_after = 0;
         s->err[0] = '\0';

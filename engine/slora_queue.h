@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      42
+#define SLORA_QUEUE_VERSION      43
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -265,6 +265,8 @@ typedef struct {
     int32_t            finish;          /* slora_finish_e */
     int32_t            stop_token;      /* STOP by a stop id: that id (no
                                            TOKEN published it); else -1 */
+    float              stop_logprob;    /* with logprobs, that id's log-
+                                           probability; else 0 */
     int32_t            err_status;      /* HTTP status of a failure */
     char               err[SLORA_QUEUE_ERR_LEN];
     char               err_code[SLORA_QUEUE_CODE_LEN];  /* "": by status */

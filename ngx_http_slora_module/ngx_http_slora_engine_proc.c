@@ -1213,6 +1213,7 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         s->rejected_prediction = ev->rejected_prediction;
         s->stop_token = ev->finish == SLORA_FINISH_STOP && ev->token >= 0
                         ? ev->token : -1;
+        s->stop_logprob = s->stop_token >= 0 ? ev->logprob : 0;
 
         slora_queue_finish(ec->q, i, ev->finish);
         ec->active[i] = 0;

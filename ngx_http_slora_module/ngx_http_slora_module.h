@@ -227,6 +227,7 @@ typedef struct {
     size_t                     lp_size;
     int32_t                    finish;        /* slora_finish_e */
     int32_t                    stop_token;    /* the slot's */
+    float                      stop_logprob;  /* the slot's */
     int32_t                    n_cached;
     int32_t                    accepted;
     int32_t                    rejected;
@@ -275,6 +276,9 @@ typedef struct {
     int32_t                    stop_token;    /* the stop id that ended
                                                  it, -1: none (set at its
                                                  end) */
+    float                      stop_logprob;  /* that id's log-probability
+                                                 (with best_of or
+                                                 logprobs) */
     ngx_http_slora_lpbuf_t     prompt_lp;     /* with vLLM's
                                                  prompt_logprobs, the first
                                                  choice of its prompt: the
@@ -328,7 +332,8 @@ typedef struct {
     int32_t                    reason_tokens; /* tokens that began in the
                                                  block (its marks too) */
     double                     lp_sum;        /* with best_of: its tokens'
-                                                 log-probabilities summed */
+                                                 log-probabilities summed
+                                                 (not the stop id's) */
 } ngx_http_slora_choice_t;
 
 

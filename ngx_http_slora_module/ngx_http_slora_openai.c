@@ -47,6 +47,8 @@ static ngx_uint_t ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx,
     ngx_uint_t *shown);
 static ngx_uint_t ngx_http_slora_likelier(ngx_http_slora_choice_t *a,
     ngx_http_slora_choice_t *b);
+static double ngx_http_slora_lp_mean(ngx_http_slora_choice_t *ch,
+    ngx_uint_t n);
 static u_char *ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t k);
 static u_char *ngx_http_slora_delta_json(u_char *p,
@@ -371,8 +373,9 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
  * Likeliest by the mean log-probability of the tokens of a candidate's
  * answer, OpenAI's measure ("the highest log probability per token"),
  * which a longer answer does not lose by its length alone as by the
- * sum; the stop id that ended it is not among them (the engine sends no
- * record of it). Ties keep the candidates' order.
+ * sum; the stop id that ended it counts as one of its tokens (vLLM's
+ * cumulative log-probability has it too), so an answer the model was
+ * unlikely to end there ranks lower. Ties keep the candidates' order.
  */
 static ngx_uint_t
 ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
@@ -416,20 +419,35 @@ ngx_http_slora_ranked(ngx_http_slora_ctx_t *ctx, ngx_uint_t *shown)
 
 
 /* Whether candidate a ranks before b: a higher mean log-probability a
- * token; an answer of no tokens has none and ranks last. */
+ * token, its stop id's included; an answer of no tokens and no stop id
+ * has none and ranks last. */
 static ngx_uint_t
 ngx_http_slora_likelier(ngx_http_slora_choice_t *a,
     ngx_http_slora_choice_t *b)
 {
-    if (a->n_done == 0) {
+    ngx_uint_t  na, nb;
+
+    na = a->n_done + (a->stop_token >= 0);
+    nb = b->n_done + (b->stop_token >= 0);
+
+    if (na == 0) {
         return 0;
     }
 
-    if (b->n_done == 0) {
+    if (nb == 0) {
         return 1;
     }
 
-    return a->lp_sum / a->n_done > b->lp_sum / b->n_done;
+    return ngx_http_slora_lp_mean(a, na) > ngx_http_slora_lp_mean(b, nb);
+}
+
+
+/* A candidate's mean log-probability over its n tokens, the stop id that
+ * ended it one of them. */
+static double
+ngx_http_slora_lp_mean(ngx_http_slora_choice_t *ch, ngx_uint_t n)
+{
+    return (ch->lp_sum + (ch->stop_token >= 0 ? ch->stop_logprob : 0)) / n;
 }
 
 

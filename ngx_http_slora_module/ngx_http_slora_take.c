@@ -258,6 +258,7 @@ ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
     if (ch->kept != NULL) {
         finish = ch->kept->finish;
         ch->stop_token = ch->kept->stop_token;
+        ch->stop_logprob = ch->kept->stop_logprob;
         ch->n_cached = ch->kept->n_cached;
         ch->accepted = ch->kept->accepted;
         ch->rejected = ch->kept->rejected;
@@ -266,6 +267,7 @@ ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
         s = slora_queue_slot(q, ch->slot);
         finish = s->finish;
         ch->stop_token = s->stop_token;
+        ch->stop_logprob = s->stop_logprob;
         ch->n_cached = s->n_cached;
         ch->accepted = s->accepted_prediction;
         ch->rejected = s->rejected_prediction;
@@ -356,6 +358,7 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         kept->n_out = n;
         kept->finish = s->finish;
         kept->stop_token = s->stop_token;
+        kept->stop_logprob = s->stop_logprob;
         kept->n_cached = s->n_cached;
         kept->accepted = s->accepted_prediction;
         kept->rejected = s->rejected_prediction;

@@ -758,6 +758,71 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        && ($r->{json}{error}{param} // '') eq 'best_of',
        'best_of above n streamed: 400 naming best_of: '
        . ($r->{json}{error}{message} // $r->{status}));
+    # the stop id that ended a candidate counts as one of its tokens:
+    # its log-probability is what the same ids score as a prompt
+    # (vLLM's prompt_logprobs). Four candidates to a short chat, each
+    # candidate's mean by its tokens alone, with its stop id and with
+    # the stop id at log-probability 0: with seed 18 the likeliest by
+    # its tokens alone runs to its length and another that stops ranks
+    # first; with seed 7 a stop id scored 0 would lift a short answer
+    # over the likeliest
+    my $hi = json_req($PORT, '/v1/tokenize', { model => 'base',
+        messages => [ { role => 'user',
+                        content => 'Say hi in three words' } ] });
+    my $means = sub {
+        my ($seed) = @_;
+        my $four = json_req($PORT, '/v1/completions',
+                            { model => 'base', max_tokens => 24,
+                              prompt => $hi->{json}{tokens} // [],
+                              temperature => 1.0, seed => $seed, n => 4,
+                              logprobs => 0,
+                              return_token_ids => JSON::PP::true() });
+        my @m;
+        for my $c (sort { $a->{index} <=> $b->{index} }
+                   @{ $four->{json}{choices} // [] })
+        {
+            my @lp = @{ $c->{logprobs}{token_logprobs} // [] };
+            my @ids = @{ $c->{token_ids} // [] };
+            my ($t, $stop, $n) = (0, 0, scalar @lp);
+            $t += $_ for @lp;
+            if (($c->{finish_reason} // '') eq 'stop' && @ids == @lp + 1) {
+                my $sc = json_req($PORT, '/v1/completions',
+                                  { model => 'base', max_tokens => 1,
+                                    prompt => [ @{ $hi->{json}{tokens} },
+                                                @ids ],
+                                    prompt_logprobs => 0 });
+                my $last = $sc->{json}{choices}[0]{prompt_logprobs}[-1];
+                $stop = $last->{ $ids[-1] }{logprob} // 0;
+                $n++;
+            }
+            push @m, [ $c->{text}, @lp ? $t / @lp : -1e9,
+                       $n ? ($t + $stop) / $n : -1e9, $n ? $t / $n : -1e9 ];
+        }
+        return @m == 4 ? @m : ();
+    };
+    my $top = sub {
+        # the likeliest by the means in column k
+        my ($k, @m) = @_;
+        my ($t) = sort { $b->[$k] <=> $a->[$k] } @m;
+        return $t ? $t->[0] : '?';
+    };
+    for my $case ([ 18, 1, 'its tokens alone' ], [ 7, 3, 'a stop id at 0' ])
+    {
+        my ($seed, $k, $other) = @$case;
+        my @m = $means->($seed);
+        my $want = $top->(2, @m);
+        my $not = $top->($k, @m);
+        ok($want ne '?' && $want ne $not,
+           "best_of's candidates with seed $seed: counted by $other,"
+           . ' another would rank first: ' . one_line($not) . ' / '
+           . one_line($want));
+        $r = json_req($PORT, '/v1/completions',
+                      { model => 'base', max_tokens => 24,
+                        prompt => $hi->{json}{tokens} // [],
+                        temperature => 1.0, seed => $seed, best_of => 4 });
+        is($r->{json}{choices}[0]{text}, $want,
+           "best_of 4, seed $seed: the likeliest with its stop id counted");
+    }
     # a suffix on SmolLM2, whose vocabulary has no fill-in-the-middle
     # marks (t/fim.t serves one on a model that has them)
     $r = json_req($PORT, '/v1/completions',

@@ -25,6 +25,10 @@
 # 20 likeliest (the server's top_logprobs=20), their answers in
 # $OUT/guided-smollm2.json for `guided.py compare` against the CPU's.
 #
+# BEST_OF=1 then asks SmolLM2 a completion's best_of against the
+# ranking of the same candidates by hand (bench/best-of.py: n=4 with
+# logprobs, each stop id scored as a prompt).
+#
 # DAEMON=1 runs nginx as Debian's systemd unit does (daemon on, the
 # master from the pid file) with the CUDA backend beside the module, as
 # `make install` lays them out, and no cuda_lib=: the engine finds it
@@ -166,6 +170,10 @@ fi
 [ "${GUIDED:-0}" = 0 ] || [ "$3" != smollm2 ] \
     || python3 bench/guided.py run http://127.0.0.1:18080/v1 \
            "$OUT/guided-$3$TAG.json"
+
+# BEST_OF=1: best_of's answer against the candidates' ranking by hand
+[ "${BEST_OF:-0}" = 0 ] || [ "$3" != smollm2 ] \
+    || python3 bench/best-of.py http://127.0.0.1:18080
 
     [ "$NGINX_DAEMON" = off ] \
         || echo "health after: $(curl -s http://127.0.0.1:18080/health)"

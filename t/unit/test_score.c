@@ -20,7 +20,11 @@
  *   (f) in a pool too small for two such prompts at once, the newer,
  *       admitted as the older decodes, is put back to wait while
  *       scoring and computed again: it scores each position still once,
- *       in order, the same figures.
+ *       in order, the same figures;
+ *   (g) a chat's greedy answer that ends with a stop id: its DONE names
+ *       the id with the log-probability that scoring the prompt, the
+ *       answer and the id gives the id's place (a completion's best_of
+ *       counts it among the answer's tokens).
  */
 
 #include <math.h>
@@ -35,6 +39,7 @@
 #define MAXREQ    8
 #define MAXPOS    640
 #define GEN       24
+#define ANSWER    200
 #define TOP       3
 #define CLOSE     1e-4
 #define COPIES    20
@@ -58,6 +63,8 @@ typedef struct {
     int          s_after_token[MAXREQ]; /* a SCORE after a TOKEN */
     int32_t      cached[MAXREQ];
     int          done[MAXREQ];
+    int32_t      done_tok[MAXREQ];      /* DONE's token and log-prob */
+    float        done_lp[MAXREQ];
     int          finish[MAXREQ];
     int          errors;
 } sink_t;
@@ -65,6 +72,8 @@ typedef struct {
 
 static slora_tokenizer_t  *tok;
 static sink_t              sk;
+static int32_t             stops[8];   /* the requests' stop ids */
+static int32_t             n_stops;
 
 
 static slora_engine_t *engine(const char *adapters, int32_t batch_tokens,
@@ -80,6 +89,9 @@ static int sane(int32_t id, int32_t n_prompt);
 static double max_diff(int32_t a, int32_t b, int32_t n_prompt);
 
 
+static const char  chat[] =
+    "<|im_start|>user\nSay hi in three words<|im_end|>\n"
+    "<|im_start|>assistant\n";
 static const char  text[] =
     "The lighthouse keeper climbed the stairs every evening at dusk, "
     "carrying a lamp and a";
@@ -243,6 +255,38 @@ main(void)
        max_diff(1, 7, n_q));
 
     slora_engine_free(e);
+
+    /* (g) */
+    e = engine(NULL, 0, 0);
+    memset(&sk, 0, sizeof(sk));
+    n_stops = slora_tokenizer_stop_ids(tok, stops, 8);
+    if (slora_tokenizer_encode(tok, chat, strlen(chat), 1, 1, p, MAXPOS,
+                               &n_p, &err)
+        != SLORA_OK || n_stops == 0)
+    {
+        BAIL_OUT("the chat: %s; %d stop ids", err.msg, n_stops);
+    }
+
+    submit(e, 0, p, n_p, ANSWER, 0, NULL);
+    drain(e);
+    ok(sk.done[0] && sk.finish[0] == SLORA_FINISH_STOP && sk.done_tok[0] >= 0
+       && sk.n[0] > 0 && sk.n[0] < ANSWER, "a chat's answer of %d tokens ends "
+       "with stop id %d", sk.n[0], sk.done_tok[0]);
+
+    memcpy(q, p, (size_t) n_p * sizeof(int32_t));
+    memcpy(q + n_p, sk.tok[0], (size_t) sk.n[0] * sizeof(int32_t));
+    n_q = n_p + sk.n[0];
+    q[n_q++] = sk.done_tok[0];
+    submit(e, 1, q, n_q, 0, 1, NULL);
+    drain(e);
+    diag("the stop id's log-probability: %.6f, scored %.6f",
+         sk.done_lp[0], sk.s_lp[1][n_q - 1]);
+    ok(sk.s_n[1] == n_q - 1 && sk.s_lp[1][n_q - 1] < -1e-6
+       && fabs(sk.done_lp[0] - sk.s_lp[1][n_q - 1]) < CLOSE,
+       "its DONE carries the id's log-probability, as scoring it gives");
+    is_int(sk.errors, 0, "no request failed");
+
+    slora_engine_free(e);
     slora_tokenizer_free(tok);
 
     return done_testing();
@@ -292,6 +336,8 @@ submit(slora_engine_t *e, uint64_t id, const int32_t *prompt, int32_t n,
     req.top_logprobs = TOP;
     req.prompt_logprobs = score;
     req.prompt_top = TOP;
+    req.stop_ids = stops;
+    req.n_stop_ids = n_stops;
     sk.s_order[id] = 1;
 
     if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
@@ -344,6 +390,8 @@ on_event(void *data, const slora_event_t *ev)
     case SLORA_EV_DONE:
         s->done[r] = 1;
         s->finish[r] = ev->finish;
+        s->done_tok[r] = ev->token;
+        s->done_lp[r] = ev->logprob;
         break;
 
     case SLORA_EV_ERROR:

@@ -250,6 +250,13 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
                                      row);
         }
 
+        if (slora_engine_guards_lead(q)) {
+            /* an answer that begins a call is the call */
+            slora_json_trigger_guard_lead(&q->trigger[0], q->schema,
+                                          q->json_compact, e->json_vocab,
+                                          row);
+        }
+
         for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {
             if (q->stop_ids[j] >= 0 && q->stop_ids[j] < vocab) {
                 row[q->stop_ids[j]] = -INFINITY;

@@ -352,6 +352,13 @@ int slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
      && ((q)->n_guard > 0                                                  \
          || slora_json_triggers_begun((q)->trigger, (q)->n_triggers)))
 
+/* 1 where q's next token may complete its lead trigger (the output so
+ * far blanks and the trigger's first bytes), and must not run on past
+ * it where the value does not go (slora_json_trigger_guard_lead). */
+#define slora_engine_guards_lead(q)                                           \
+    (!(q)->sampling.json && (q)->n_triggers > 0 && (q)->trigger[0].lead    \
+     && (q)->trigger[0].seen < (q)->trigger[0].len)
+
 /* 1 where q's next token must not pass its gate with bytes its first
  * tag cannot begin with (a structural tag's at_least_one behind a gate):
  * a token holds the gate whole, or the text ends with its first bytes. */

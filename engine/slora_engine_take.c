@@ -277,10 +277,9 @@ slora_engine_drafts(slora_engine_t *e)
 
 /* Trigger k of q came with token tok: the schema holds from the next
  * token (a lead trigger's value has begun, or the token ran on past the
- * trigger: from where it is; the guard refuses a token that runs on
- * where the value does not go, but a lead trigger's first token, drawn
- * freely, may, and leaves the answer free, as may the token that passes
- * the gate). */
+ * trigger: from where it is; the guards refuse a token that runs on
+ * where the value does not go, but the token that passes the gate may,
+ * and leaves the answer free). */
 static void
 slora_engine_trigger_came(const slora_engine_t *e, slora_engine_req_t *q,
     int k, int32_t tok)
@@ -325,13 +324,13 @@ slora_engine_gate_opens(const slora_engine_t *e, slora_engine_req_t *q,
 
 /* Whether q's pick is the host's: a penalty or a bias, log-
  * probabilities, stop ids held back, a lazy schema's triggers guarded
- * this step (a token may complete one: slora_engine_guards_triggers),
- * or a draw the backend cannot make. */
+ * this step (a token may complete one: slora_engine_guards_triggers,
+ * _gate, _lead), or a draw the backend cannot make. */
 int
 slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
 {
     return q->top_logprobs >= 0 || slora_engine_guards_triggers(q)
-           || slora_engine_guards_gate(q)
+           || slora_engine_guards_gate(q) || slora_engine_guards_lead(q)
            || !slora_sampling_plain(&q->sampling)
            || slora_engine_holds_stops(q)
            || (!slora_sampling_greedy(&q->sampling) && !e->backend->draws);

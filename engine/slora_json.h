@@ -407,6 +407,14 @@ void slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
     const slora_json_vocab_t *v, const int32_t *ids, int32_t n_ids,
     float *row);
 
+/* While the output may still begin with lead trigger t (its first bytes
+ * so far, blanks aside): refuses in row each token that would complete
+ * it and run on with bytes its value (schema s) does not go on with, so
+ * that an answer that begins a call is held to the schema. */
+void slora_json_trigger_guard_lead(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    float *row);
+
 /* A structural tag's trigger just found by token id: j (fresh) takes
  * the trigger's text, then id's bytes past it, blanks and all (a tag's
  * begin text goes on from the trigger's last byte). 1 when it took them

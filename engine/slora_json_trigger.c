@@ -29,8 +29,16 @@ static int slora_json_trigger_holds(const slora_json_trigger_t *t,
     uint32_t need);
 static int32_t slora_json_trigger_range(const slora_json_trigger_t *t,
     uint32_t m, const slora_json_vocab_t *v, int32_t *lo);
+static int32_t slora_json_prefix_range(const slora_json_vocab_t *v,
+    const char *p, uint32_t m, int32_t *lo);
 static int slora_json_prefix_cmp(const char *q, uint32_t len,
     const char *p, uint32_t m);
+static void slora_json_trigger_blanks(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    float *row, const char *b, uint32_t n);
+static void slora_json_trigger_try_lead(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    int32_t id, float *row);
 static int slora_json_trigger_scan(slora_json_trigger_t *t, const char *p,
     size_t n);
 static int slora_json_triggers_look(slora_json_trigger_t *t, uint32_t n,
@@ -327,9 +335,7 @@ static int32_t
 slora_json_trigger_range(const slora_json_trigger_t *t, uint32_t m,
     const slora_json_vocab_t *v, int32_t *lo)
 {
-    int32_t      a, b, mid, c, first;
-    uint32_t     need, len;
-    const char  *p;
+    uint32_t  need;
 
     need = t->len - m;
     *lo = 0;
@@ -338,7 +344,19 @@ slora_json_trigger_range(const slora_json_trigger_t *t, uint32_t m,
         return 0;
     }
 
-    p = t->text + need;
+    return slora_json_prefix_range(v, t->text + need, m, lo);
+}
+
+
+/* lex[*lo..return): those of v's tokens whose bytes begin with p[0..m),
+ * m >= 1, found by bisection in byte order. */
+static int32_t
+slora_json_prefix_range(const slora_json_vocab_t *v, const char *p,
+    uint32_t m, int32_t *lo)
+{
+    int32_t   a, b, mid, c, first;
+    uint32_t  len;
+
     first = v->lex_first[(uint8_t) p[0]];
 
     /* the first token not before p, then the first one past p's run */
@@ -544,4 +562,113 @@ slora_json_trigger_lead(const slora_json_trigger_t *t, slora_json_t *j,
 {
     return slora_json_feed(j, t->text, t->at)
            && slora_json_feed_token(j, v, id);
+}
+
+
+void
+slora_json_trigger_guard_lead(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    float *row)
+{
+    int32_t  i, lo, hi;
+
+    if (!t->lead || t->seen >= t->len) {
+        return;
+    }
+
+    /* the tokens that begin with its rest, and where nothing is seen
+     * yet those that begin with a blank */
+    hi = slora_json_prefix_range(v, t->text + t->seen, t->len - t->seen,
+                                 &lo);
+
+    for (i = lo; i < hi; i++) {
+        slora_json_trigger_try_lead(t, s, compact, v, v->lex[i], row);
+    }
+
+    if (t->seen == 0) {
+        slora_json_trigger_blanks(t, s, compact, v, row, "", 0);
+    }
+}
+
+
+/* Where nothing of lead trigger t is seen yet: the tokens that begin
+ * with blanks b[0..n) and then more blanks, or the trigger's first
+ * bytes, tried by the lead guard; each run of blanks a token begins
+ * with found by bisection as the trigger's text after it is. */
+static void
+slora_json_trigger_blanks(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    float *row, const char *b, uint32_t n)
+{
+    char      run[SLORA_JSON_TRIGGER_MAX * 2];
+    int32_t   i, lo, hi;
+    uint32_t  k, m;
+
+    static const char  blanks[] = " \t\n\r";
+
+    if (n >= SLORA_JSON_TRIGGER_MAX) {
+        return;
+    }
+
+    for (k = 0; k < sizeof(blanks) - 1; k++) {
+        memcpy(run, b, n);
+        run[n] = blanks[k];
+
+        /* no token begins with these blanks: none with more of them */
+        if (slora_json_prefix_range(v, run, n + 1, &lo) == lo) {
+            continue;
+        }
+
+        m = t->len < SLORA_JSON_TRIGGER_MAX ? t->len : SLORA_JSON_TRIGGER_MAX;
+        memcpy(run + n + 1, t->text, m);
+        hi = slora_json_prefix_range(v, run, n + 1 + m, &lo);
+
+        for (i = lo; i < hi; i++) {
+            slora_json_trigger_try_lead(t, s, compact, v, v->lex[i], row);
+        }
+
+        slora_json_trigger_blanks(t, s, compact, v, row, run, n + 1);
+    }
+}
+
+
+/* A token the lead guard tries: refused in row when it completes lead
+ * trigger t and its bytes past it (with the trigger's, the value's
+ * first) do not go on as the value does. */
+static void
+slora_json_trigger_try_lead(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    int32_t id, float *row)
+{
+    size_t                n, skip, rest;
+    const char           *p;
+    slora_json_t          j;
+    slora_json_trigger_t  tried;
+
+    p = v->bytes + v->off[id];
+    n = v->off[id + 1] - v->off[id];
+    rest = t->len - t->seen;
+
+    /* blanks before it are no text yet */
+    for (skip = 0; t->seen == 0 && skip < n && slora_json_blank(p[skip]);
+         skip++)
+    {
+        /* void */
+    }
+
+    if (n - skip <= rest || row[id] == -INFINITY
+        || memcmp(p + skip, t->text + t->seen, rest) != 0)
+    {
+        return;
+    }
+
+    tried = *t;
+    slora_json_init(&j, s);
+    j.compact = compact;
+
+    if (!slora_json_trigger_feed(&tried, v, id)
+        || !slora_json_trigger_lead(&tried, &j, v, id))
+    {
+        row[id] = -INFINITY;
+    }
 }

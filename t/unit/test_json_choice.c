@@ -9,7 +9,9 @@
  *   (b) a lazy schema (tools, "auto"): its trigger found at the end of
  *       the output however the tokens split it, once; the engine's
  *       greedy answer the free one up to the trigger, a value the schema
- *       admits right after it, and free again after that.
+ *       admits right after it, and free again after that; a lead trigger
+ *       (a call that opens the answer) whose completing token would run
+ *       on where the call does not go is refused that token.
  *   (c) a regular expression (vLLM's guided_regex): the text as it is,
  *       may end wherever it is a match, done where nothing extends it;
  *       the mask against every token along texts; the engine's greedy
@@ -37,6 +39,8 @@ static void test_trigger(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_regex(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
+static int lead_guarded(slora_engine_t *e, slora_request_t *req,
+    const slora_tokenizer_t *tok, char *text, size_t size);
 
 
 int
@@ -566,6 +570,15 @@ test_trigger_lead(const slora_tokenizer_t *tok)
        "an answer that begins with it is the call the schema holds, and "
        "ends with it");
 
+    /* the guard: with a name that must be a number, '":"' pushed up
+     * would complete the trigger and run on where the call does not go
+     * (and the answer then be free text that begins like a call): it is
+     * refused, and the answer goes on otherwise */
+    ok(lead_guarded(e, &req, tok, text, sizeof(text)),
+       "pushed to write '{\"name\":\"' where the name is a number, the "
+       "token that would complete the trigger with '\"' is refused: %s",
+       text);
+
     req.json_trigger = NULL;
     req.json_trigger_len = 0;
     req.id = 3;
@@ -577,6 +590,61 @@ test_trigger_lead(const slora_tokenizer_t *tok)
     slora_engine_free(e);
 }
 
+
+
+/* Request 3 (req's chat and lead trigger, the name a number), '{"', 'name'
+ * and '":"' pushed up: whether its answer is no call, or one the schema
+ * holds, and never begins '{"name":"'. */
+static int
+lead_guarded(slora_engine_t *e, slora_request_t *req,
+    const slora_tokenizer_t *tok, char *text, size_t size)
+{
+    int                   k, good;
+    chat_run_t            run;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    static const char    *toks[] = { "{\"", "name", "\":\"" };
+    static const size_t   lens[] = { 2, 4, 3 };
+    static const char     number[] =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+        "\"integer\"}},\"required\":[\"name\"]}";
+
+    s = slora_json_schema_parse(number, strlen(number), &err);
+    if (s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    req->id = 3;
+    req->json_schema = number;
+    req->json_schema_len = strlen(number);
+    req->sampling.max_tokens = 40;
+    req->sampling.n_logit_bias = 3;
+
+    for (k = 0, good = 1; k < 3; k++) {
+        req->sampling.logit_bias_ids[k] = slora_tokenizer_find(tok, toks[k],
+                                                               lens[k]);
+        req->sampling.logit_bias[k] = 100;
+        good &= req->sampling.logit_bias_ids[k] >= 0;
+    }
+
+    if (!good || slora_engine_submit(e, req, &err) != SLORA_OK) {
+        BAIL_OUT("SmolLM2's '{\"', 'name', '\":\"'; submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[3], run.n[3], text, size);
+
+    slora_json_init(&j, s);
+    good = strncmp(text, "{\"name\":\"", 9) != 0
+           && (strncmp(text, "{\"name\":", 8) != 0
+               || slora_json_feed(&j, text, strlen(text)));
+    slora_json_schema_free(s);
+
+    return good;
+}
 
 /* (c) */
 static void

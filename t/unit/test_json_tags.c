@@ -16,7 +16,12 @@
  *       stop_after_first; behind a gate the trigger passes, the free
  *       answer; a trigger a token of that answer runs past, another
  *       answer that writes it only as a tag's; without triggers the
- *       answer one tag.
+ *       answer one tag;
+ *   (e) a lead trigger's guard (a Llama 3.1 call that opens the answer,
+ *       '{"name":'): while the answer may still begin with it, a token
+ *       that completes it and runs on where the call does not go is
+ *       refused, one that completes it as a call may, and the rest are
+ *       left alone; once the answer began otherwise, nothing is.
  */
 
 #include <stdio.h>
@@ -47,6 +52,7 @@ static void test_guard_overlap(void);
 static void overlap_row(const char *const *tokens, const char *tags,
     const char *a, const char *b, float *row);
 static void test_guard_random(void);
+static void test_guard_lead(void);
 static int guard_case(uint32_t *rng, int whole, int *refused);
 static uint32_t guard_rand(uint32_t *rng, uint32_t n);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -74,6 +80,7 @@ main(void)
     test_triggers(v);
     test_guard_overlap();
     test_guard_random();
+    test_guard_lead();
     test_engine(tok, v);
 
     slora_json_vocab_free(v);
@@ -466,6 +473,83 @@ overlap_row(const char *const *tokens, const char *tags, const char *a,
  * trigger whole, the text ending with no trigger's first bytes) is one
  * where it refuses none.
  */
+
+/* (e) */
+static void
+test_guard_lead(void)
+{
+    int                    i, kept;
+    float                  row[11];
+    slora_err_t            err;
+    slora_json_vocab_t    *v;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t, after;
+
+    /* 0 {"  1 name  2 ":  3 ":"  4 ":[  5 ' {"name":"'  6 blanks  7 hi
+     * 8 {"name":{  9 "  10 {"na */
+    static const char  *const tokens[] = {
+        "{\"", "name", "\":", "\":\"", "\":[", " {\"name\":\"", "  ", "hi",
+        "{\"name\":{", "\"", "{\"na"
+    };
+    static const size_t  lens[] = { 2, 4, 2, 3, 3, 10, 2, 2, 9, 1, 4 };
+
+    static const char  schema[] =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+        "\"string\"}},\"required\":[\"name\"]}";
+
+    v = slora_json_vocab_from(tokens, lens, 11, &err);
+    s = slora_json_schema_parse(schema, strlen(schema), &err);
+
+    if (v == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(&t, 0, sizeof(t));
+    memcpy(t.text, "{\"name\":", 8);
+    t.len = 8;
+    t.id = -1;
+    t.lead = 1;
+
+    /* the answer's first token */
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard_lead(&t, s, 0, v, row);
+    for (i = 0, kept = 1; i < 11; i++) {
+        kept &= i == 8 ? 1 : row[i] == 0;
+    }
+    ok(row[8] < -1e30f && kept, "first: '{\"name\":{' refused; ' {\"name\":"
+       "\"' (blanks, the trigger, a string) and the trigger's first bytes "
+       "kept, and text that is no call");
+    ok(t.seen == 0, "the guard tries copies: nothing seen");
+
+    /* after '{"' and 'name' the trigger's last two bytes are to come */
+    (void) slora_json_trigger_feed(&t, v, 0);
+    (void) slora_json_trigger_feed(&t, v, 1);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard_lead(&t, s, 0, v, row);
+    ok(t.seen == 6 && row[4] < -1e30f && row[2] == 0 && row[3] == 0
+       && row[9] == 0 && row[7] == 0,
+       "after '{\"name': '\":[' refused; '\":' and '\":\"' kept, and '\"', "
+       "which does not complete it");
+
+    /* an answer that began otherwise is free */
+    memset(&after, 0, sizeof(after));
+    memcpy(after.text, t.text, 8);
+    after.len = 8;
+    after.id = -1;
+    after.lead = 1;
+    (void) slora_json_trigger_feed(&after, v, 7);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard_lead(&after, s, 0, v, row);
+    for (i = 0, kept = 1; i < 11; i++) {
+        kept &= row[i] == 0;
+    }
+    ok(after.seen == after.len && kept, "after 'hi' the answer is no "
+       "call: no token refused");
+
+    slora_json_schema_free(s);
+    slora_json_vocab_free(v);
+}
+
 static void
 test_guard_random(void)
 {

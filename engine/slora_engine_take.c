@@ -91,7 +91,9 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
          * min_tokens holds the stop ids, or refused by a trigger's guard
          * (each would write a trigger its value cannot follow) */
         slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
-                          SLORA_FINISH_NONE, slora_engine_guards_triggers(q)
+                          SLORA_FINISH_NONE,
+                          slora_engine_guards_triggers(q)
+                          || slora_engine_guards_lead(q)
                           ? "allowed_token_ids: none of them may come next "
                             "(held back until min_tokens, or each would "
                             "write a trigger that no call or tag may "

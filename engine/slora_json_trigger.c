@@ -607,15 +607,23 @@ slora_json_trigger_blanks(const slora_json_trigger_t *t,
     static const char  blanks[] = " \t\n\r";
 
     if (n >= SLORA_JSON_TRIGGER_MAX) {
+        /* so many blanks: every token that begins with them */
+        hi = slora_json_prefix_range(v, b, n, &lo);
+
+        for (i = lo; i < hi; i++) {
+            slora_json_trigger_try_lead(t, s, compact, v, v->lex[i], row);
+        }
+
         return;
     }
 
     for (k = 0; k < sizeof(blanks) - 1; k++) {
         memcpy(run, b, n);
         run[n] = blanks[k];
+        hi = slora_json_prefix_range(v, run, n + 1, &lo);
 
         /* no token begins with these blanks: none with more of them */
-        if (slora_json_prefix_range(v, run, n + 1, &lo) == lo) {
+        if (hi == lo) {
             continue;
         }
 

@@ -593,8 +593,8 @@ test_trigger_lead(const slora_tokenizer_t *tok)
 
 
 /* Request 3 (req's chat and lead trigger, the name a number), '{"', 'name'
- * and '":"' pushed up: whether its answer is no call, or one the schema
- * holds, and never begins '{"name":"'. */
+ * and '":"' pushed up: whether it answers, with no call or one the
+ * schema holds, and never begins '{"name":"'. */
 static int
 lead_guarded(slora_engine_t *e, slora_request_t *req,
     const slora_tokenizer_t *tok, char *text, size_t size)
@@ -638,7 +638,8 @@ lead_guarded(slora_engine_t *e, slora_request_t *req,
     chat_run_text(tok, run.tokens[3], run.n[3], text, size);
 
     slora_json_init(&j, s);
-    good = strncmp(text, "{\"name\":\"", 9) != 0
+    good = run.n[3] > 0 && run.errors == 0
+           && strncmp(text, "{\"name\":\"", 9) != 0
            && (strncmp(text, "{\"name\":", 8) != 0
                || slora_json_feed(&j, text, strlen(text)));
     slora_json_schema_free(s);

@@ -461,43 +461,35 @@ overlap_row(const char *const *tokens, const char *tags, const char *a,
 }
 
 
-/*
- * The guard against trying every token: on random small vocabularies,
- * triggers and text before, the tokens it refuses are exactly those
- * that, fed to copies of the triggers, complete one and run on where
- * the value does not go (a tag's begin after the trigger's text, or a
- * tool call's object after its end), so that its shortcuts (the list of
- * tokens holding a trigger whole, the runs found by bisection, the
- * first byte past the trigger) miss none and refuse none more; and a
- * step the engine leaves to the backend unguarded (no token holding a
- * trigger whole, the text ending with no trigger's first bytes) is one
- * where it refuses none.
- */
-
 /* (e) */
 static void
 test_guard_lead(void)
 {
-    int                    i, kept;
-    float                  row[11];
+    int                    i, kept, refused;
+    float                  row[15];
     slora_err_t            err;
     slora_json_vocab_t    *v;
     slora_json_schema_t   *s;
     slora_json_trigger_t   t, after;
 
     /* 0 {"  1 name  2 ":  3 ":"  4 ":[  5 ' {"name":"'  6 blanks  7 hi
-     * 8 {"name":{  9 "  10 {"na */
+     * 8 {"name":{  9 "  10 {"na  11 '\t{"name":{'  12 '\r\n  {"name":{'
+     * 13 ' \n{"name":"a'  14 40 blanks and '{"name":{' */
     static const char  *const tokens[] = {
         "{\"", "name", "\":", "\":\"", "\":[", " {\"name\":\"", "  ", "hi",
-        "{\"name\":{", "\"", "{\"na"
+        "{\"name\":{", "\"", "{\"na", "\t{\"name\":{", "\r\n  {\"name\":{",
+        " \n{\"name\":\"a",
+        "                                        {\"name\":{"
     };
-    static const size_t  lens[] = { 2, 4, 2, 3, 3, 10, 2, 2, 9, 1, 4 };
+    static const size_t  lens[] = {
+        2, 4, 2, 3, 3, 10, 2, 2, 9, 1, 4, 10, 13, 12, 49
+    };
 
     static const char  schema[] =
         "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
         "\"string\"}},\"required\":[\"name\"]}";
 
-    v = slora_json_vocab_from(tokens, lens, 11, &err);
+    v = slora_json_vocab_from(tokens, lens, 15, &err);
     s = slora_json_schema_parse(schema, strlen(schema), &err);
 
     if (v == NULL || s == NULL) {
@@ -513,23 +505,31 @@ test_guard_lead(void)
     /* the answer's first token */
     memset(row, 0, sizeof(row));
     slora_json_trigger_guard_lead(&t, s, 0, v, row);
-    for (i = 0, kept = 1; i < 11; i++) {
-        kept &= i == 8 ? 1 : row[i] == 0;
+    for (i = 0, kept = 1, refused = 1; i < 15; i++) {
+        if (i == 8 || i == 11 || i == 12 || i == 14) {
+            refused &= row[i] < -1e30f;
+
+        } else {
+            kept &= row[i] == 0;
+        }
     }
-    ok(row[8] < -1e30f && kept, "first: '{\"name\":{' refused; ' {\"name\":"
-       "\"' (blanks, the trigger, a string) and the trigger's first bytes "
-       "kept, and text that is no call");
-    ok(t.seen == 0, "the guard tries copies: nothing seen");
+    ok(refused && kept, "first: '{\"name\":{' refused, after a tab, after "
+       "blanks over lines and after 40 blanks too; ' {\"name\":\"' and ' \\n"
+       "{\"name\":\"a' (blanks, the trigger, a string) and the trigger's "
+       "first bytes kept, and text that is no call");
 
     /* after '{"' and 'name' the trigger's last two bytes are to come */
     (void) slora_json_trigger_feed(&t, v, 0);
     (void) slora_json_trigger_feed(&t, v, 1);
     memset(row, 0, sizeof(row));
     slora_json_trigger_guard_lead(&t, s, 0, v, row);
-    ok(t.seen == 6 && row[4] < -1e30f && row[2] == 0 && row[3] == 0
-       && row[9] == 0 && row[7] == 0,
+    for (i = 0, kept = 1; i < 15; i++) {
+        kept &= i == 4 ? 1 : row[i] == 0;
+    }
+    ok(t.seen == 6 && row[4] < -1e30f && kept,
        "after '{\"name': '\":[' refused; '\":' and '\":\"' kept, and '\"', "
-       "which does not complete it");
+       "which does not complete it, and the tokens of blanks first (the "
+       "answer is begun)");
 
     /* an answer that began otherwise is free */
     memset(&after, 0, sizeof(after));
@@ -540,7 +540,7 @@ test_guard_lead(void)
     (void) slora_json_trigger_feed(&after, v, 7);
     memset(row, 0, sizeof(row));
     slora_json_trigger_guard_lead(&after, s, 0, v, row);
-    for (i = 0, kept = 1; i < 11; i++) {
+    for (i = 0, kept = 1; i < 15; i++) {
         kept &= row[i] == 0;
     }
     ok(after.seen == after.len && kept, "after 'hi' the answer is no "
@@ -549,6 +549,19 @@ test_guard_lead(void)
     slora_json_schema_free(s);
     slora_json_vocab_free(v);
 }
+
+/*
+ * The guard against trying every token: on random small vocabularies,
+ * triggers and text before, the tokens it refuses are exactly those
+ * that, fed to copies of the triggers, complete one and run on where
+ * the value does not go (a tag's begin after the trigger's text, or a
+ * tool call's object after its end), so that its shortcuts (the list of
+ * tokens holding a trigger whole, the runs found by bisection, the
+ * first byte past the trigger) miss none and refuse none more; and a
+ * step the engine leaves to the backend unguarded (no token holding a
+ * trigger whole, the text ending with no trigger's first bytes) is one
+ * where it refuses none.
+ */
 
 static void
 test_guard_random(void)

@@ -641,42 +641,30 @@ slora_json_trigger_blanks(const slora_json_trigger_t *t,
 
 
 /* A token the lead guard tries: refused in row when it completes lead
- * trigger t and its bytes past it (with the trigger's, the value's
- * first) do not go on as the value does. */
+ * trigger t and the output so far with its bytes (the value's first) do
+ * not go on as the value does. */
 static void
 slora_json_trigger_try_lead(const slora_json_trigger_t *t,
     const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
     int32_t id, float *row)
 {
-    size_t                n, skip, rest;
-    const char           *p;
     slora_json_t          j;
     slora_json_trigger_t  tried;
 
-    p = v->bytes + v->off[id];
-    n = v->off[id + 1] - v->off[id];
-    rest = t->len - t->seen;
-
-    /* blanks before it are no text yet */
-    for (skip = 0; t->seen == 0 && skip < n && slora_json_blank(p[skip]);
-         skip++)
-    {
-        /* void */
-    }
-
-    if (n - skip <= rest || row[id] == -INFINITY
-        || memcmp(p + skip, t->text + t->seen, rest) != 0)
-    {
+    if (row[id] == -INFINITY) {
         return;
     }
 
     tried = *t;
+
+    if (!slora_json_trigger_feed(&tried, v, id)) {
+        return;
+    }
+
     slora_json_init(&j, s);
     j.compact = compact;
 
-    if (!slora_json_trigger_feed(&tried, v, id)
-        || !slora_json_trigger_lead(&tried, &j, v, id))
-    {
+    if (!slora_json_trigger_lead(&tried, &j, v, id)) {
         row[id] = -INFINITY;
     }
 }

@@ -579,6 +579,31 @@ test_trigger_lead(const slora_tokenizer_t *tok)
        "token that would complete the trigger with '\"' is refused: %s",
        text);
 
+    /* the lead '{' and '{}' the only token allowed: it would complete
+     * the trigger and close the object where "name" must come, so the
+     * guard leaves none, and the error says why */
+    req.id = 3;
+    req.json_trigger = "{";
+    req.json_trigger_len = 1;
+    req.sampling.n_logit_bias = 0;
+    req.sampling.n_allowed = 1;
+    req.sampling.allowed_ids[0] = slora_tokenizer_find(tok, "{}", 2);
+
+    if (req.sampling.allowed_ids[0] < 0
+        || slora_engine_submit(e, &req, &err) != SLORA_OK)
+    {
+        BAIL_OUT("SmolLM2's '{}'; submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    req.sampling.n_allowed = 0;
+    ok(run.errors == 1 && run.n[3] == 0
+       && strstr(run.error, "write a trigger that no call or tag may "
+                            "follow") != NULL,
+       "allowed_token_ids of '{}' alone under the lead '{' where a name "
+       "must come: an error naming the trigger: %s", run.error);
+
     req.json_trigger = NULL;
     req.json_trigger_len = 0;
     req.id = 3;

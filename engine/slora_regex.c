@@ -5,7 +5,9 @@
  *
  * Four steps. Thompson's construction makes a byte automaton with empty
  * moves: each set of code points, cut to what a JSON string can hold,
- * becomes the UTF-8 byte sequences of its ranges. Bytes that every
+ * becomes the UTF-8 byte sequences of its ranges, which share their
+ * common tails, and x{n,m}'s optional copies nest, so that both cost
+ * states in line with their length. Bytes that every
  * state treats alike share a class, so the subset construction that
  * follows tries each class once, within a budget of work that turns a
  * pattern whose automaton would blow up into a refusal rather than a
@@ -28,6 +30,8 @@
 #define SLORA_RE_NFA_MAX     65536          /* byte automaton's states */
 #define SLORA_RE_BITS_MAX    (1u << 22)     /* states x lengths */
 #define SLORA_RE_FAR         (UINT32_MAX - 1)   /* no match reachable */
+#define SLORA_RE_TAILS       256            /* a set's shared byte states,
+                                             * a power of two */
 
 
 typedef enum {
@@ -64,6 +68,10 @@ typedef struct {
     slora_err_t            *err;
     uint32_t                split;      /* with two patterns: the second's
                                            first state (0: one) */
+    uint32_t                tails[SLORA_RE_TAILS];  /* the set's byte
+                                           states by range and out (0:
+                                           none; the state 0 is never
+                                           one) */
 } slora_re_nfa_t;
 
 
@@ -106,6 +114,8 @@ static int slora_re_encode(uint32_t cp, uint8_t *b);
 static uint32_t slora_re_state(slora_re_nfa_t *a, uint32_t kind,
     uint32_t out, uint32_t out2);
 static void slora_re_patch(slora_re_nfa_t *a, uint32_t end, uint32_t to);
+static uint32_t slora_re_tail(slora_re_nfa_t *a, uint8_t lo, uint8_t hi,
+    uint32_t out);
 static int slora_re_subsets(slora_re_nfa_t *a, uint32_t start,
     slora_re_dfa_t *d, slora_err_t *err);
 static uint32_t slora_re_closure(const slora_re_nfa_t *a, uint32_t *stack,
@@ -347,7 +357,7 @@ slora_regex_match(const slora_regex_t *r, const char *text, size_t n)
 static int
 slora_re_emit(slora_re_nfa_t *a, uint32_t id, slora_re_frag_t *f)
 {
-    uint32_t                k, end, split, count;
+    uint32_t                k, end, fin, split, count;
     slora_re_frag_t         g;
     const slora_re_node_t  *node;
 
@@ -424,10 +434,17 @@ slora_re_emit(slora_re_nfa_t *a, uint32_t id, slora_re_frag_t *f)
         return SLORA_OK;
 
     case SLORA_RE_REPEAT:
-        /* min copies, then a loop or max - min optional ones */
+        /* min copies, then a loop or max - min optional ones nested, as
+         * x{1,3} is x(x(x)?)?: each one's skip goes past all the rest,
+         * so after k characters one copy alone is live and the
+         * automaton's states and work grow with max, not with its
+         * square (a skip to the next copy only, x x? x?, left every
+         * later copy live: [a-z ]{1,500} over the budget) */
         end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+        fin = node->max == SLORA_REGEX_NONE
+              ? end : slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
 
-        if (end == SLORA_REGEX_NONE) {
+        if (end == SLORA_REGEX_NONE || fin == SLORA_REGEX_NONE) {
             return SLORA_ERROR;
         }
 
@@ -446,21 +463,37 @@ slora_re_emit(slora_re_nfa_t *a, uint32_t id, slora_re_frag_t *f)
                 continue;
             }
 
-            /* an optional copy: skip it, or take it (and, unbounded,
-             * come back to the choice) */
+            /* an optional copy: skip it and every one after it, or take
+             * it (and, unbounded, come back to the choice) */
             split = slora_re_state(a, SLORA_RE_S_SPLIT, g.start,
                                    SLORA_REGEX_NONE);
-            end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
 
-            if (split == SLORA_REGEX_NONE || end == SLORA_REGEX_NONE) {
+            if (split == SLORA_REGEX_NONE) {
                 return SLORA_ERROR;
             }
 
             slora_re_patch(a, f->end, split);
+
+            if (node->max != SLORA_REGEX_NONE) {
+                a->s[split].out2 = fin;
+                f->end = g.end;
+                continue;
+            }
+
+            end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+
+            if (end == SLORA_REGEX_NONE) {
+                return SLORA_ERROR;
+            }
+
             a->s[split].out2 = end;
-            slora_re_patch(a, g.end,
-                           node->max == SLORA_REGEX_NONE ? split : end);
+            slora_re_patch(a, g.end, split);
             f->end = end;
+        }
+
+        if (node->max != SLORA_REGEX_NONE) {
+            slora_re_patch(a, f->end, fin);
+            f->end = fin;
         }
 
         return SLORA_OK;
@@ -494,6 +527,8 @@ slora_re_emit_set(slora_re_nfa_t *a, const slora_re_node_t *node,
     if (end == SLORA_REGEX_NONE || start == SLORA_REGEX_NONE) {
         return SLORA_ERROR;
     }
+
+    memset(a->tails, 0, sizeof(a->tails));
 
     for (k = 0; k < node->n; k++) {
         r = &a->tree->ranges[node->a + k];
@@ -567,14 +602,15 @@ slora_re_utf8(slora_re_nfa_t *a, uint32_t lo, uint32_t hi, uint32_t end,
     at = end;
 
     for (k = n - 1; k >= 0; k--) {
-        at = slora_re_state(a, SLORA_RE_S_BYTE, at, 0);
+        at = slora_re_tail(a, bl[k], bh[k], at);
 
         if (at == SLORA_REGEX_NONE) {
             return SLORA_ERROR;
         }
+    }
 
-        a->s[at].lo = bl[k];
-        a->s[at].hi = bh[k];
+    if (a->s[*start].kind == SLORA_RE_S_SPLIT && a->s[*start].out == at) {
+        return SLORA_OK;                /* a shared lead already joined */
     }
 
     if (a->s[*start].kind == SLORA_RE_S_FAIL) {
@@ -591,6 +627,49 @@ slora_re_utf8(slora_re_nfa_t *a, uint32_t lo, uint32_t hi, uint32_t end,
     *start = split;
 
     return SLORA_OK;
+}
+
+
+/* The byte state lo..hi to out, shared by every sequence of the set that
+ * ends the same way (the 80-BF before the end of each sequence of two or
+ * more bytes): after a lead byte the automaton is in one state whatever
+ * the lead, so a character class such as . costs a few states a
+ * character rather than one a sequence (RE2's UTF-8 suffix sharing).
+ * The table is the set's (slora_re_emit_set clears it); when its probe
+ * finds no room the state is made unshared. */
+static uint32_t
+slora_re_tail(slora_re_nfa_t *a, uint8_t lo, uint8_t hi, uint32_t out)
+{
+    uint32_t  h, i, id;
+
+    h = (out * 2654435761u) ^ ((uint32_t) lo << 8 | hi) * 40503u;
+
+    for (i = 0; i < 8; i++) {
+        id = a->tails[(h + i) & (SLORA_RE_TAILS - 1)];
+
+        if (id == 0) {
+            break;
+        }
+
+        if (a->s[id].lo == lo && a->s[id].hi == hi && a->s[id].out == out) {
+            return id;
+        }
+    }
+
+    id = slora_re_state(a, SLORA_RE_S_BYTE, out, 0);
+
+    if (id == SLORA_REGEX_NONE) {
+        return SLORA_REGEX_NONE;
+    }
+
+    a->s[id].lo = lo;
+    a->s[id].hi = hi;
+
+    if (i < 8) {
+        a->tails[(h + i) & (SLORA_RE_TAILS - 1)] = id;
+    }
+
+    return id;
 }
 
 

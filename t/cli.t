@@ -331,6 +331,16 @@ sub bench_row {
         '--prompt', 'one two', '--regex', '(a)\\1');
     ok($rc >> 8 == 1 && $err =~ /guided_regex: back references are not/,
        "a regex with a back reference is refused: $err");
+
+    # a long bounded repeat (an answer of up to 500 characters) is held,
+    # not refused as too large
+    ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'Describe the sea in a few words:', '--max-tokens', '8',
+        '--regex', '[a-z ]{1,500}');
+    ok($rc == 0 && $out =~ /\A[a-z ]{1,500}\n?\z/,
+       "generate --regex '[a-z ]{1,500}': an answer of its class: $out")
+        or diag($err);
 }
 
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once

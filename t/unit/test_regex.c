@@ -13,7 +13,10 @@
  *       automaton never lets a string go where it cannot end;
  *   (e) two patterns held together (slora_regex_compile_both): a whole
  *       match exactly where PCRE2 matches both and the length is
- *       admitted, on random texts; a pair no text meets refused.
+ *       admitted, on random texts; a pair no text meets refused;
+ *   (f) long bounded repeats of classes (an answer of up to 500
+ *       characters) within the automaton's bounds: a few states a
+ *       character, texts of every UTF-8 length matched at the bounds.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -40,6 +43,7 @@ static void test_refused(void);
 static void test_pcre(void);
 static void test_lengths(void);
 static void test_both(void);
+static void test_long(void);
 static uint64_t regex_rand(uint64_t *s);
 
 
@@ -51,6 +55,7 @@ main(void)
     test_pcre();
     test_lengths();
     test_both();
+    test_long();
 
     return done_testing();
 }
@@ -252,6 +257,9 @@ test_pcre(void)
           "(?:25[0-5]|2[0-4]\\d|1?\\d?\\d)$", "0125.9" },
         { "^[+]?[1-9]\\d{1,4}$", "+019" },
         { "^(\xc3\xa9|e)+\xe6\x97\xa5?$", "e\xc3\xa9\xe6\x97\xa5" },
+        { "^(ab|c){2,5}$", "abc" },
+        { "^(\xc3\xa9|.){0,3}x[^a]{1,2}$",
+          "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80xa" },
     };
 
     int                  ours, theirs, same, hits;
@@ -337,6 +345,84 @@ test_pcre(void)
         pcre2_code_free(re);
         free(r);
     }
+}
+
+
+/* (f) */
+static void
+test_long(void)
+{
+    static const struct {
+        const char  *pattern;
+        const char  *chars;         /* the texts' characters, in turn */
+        uint32_t     lo;            /* characters a text may have */
+        uint32_t     hi;
+    } pats[] = {
+        { "[a-z ]{1,500}", "ab c", 1, 500 },
+        { ".{500}", "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 500, 500 },
+        { "[\\s\\S]{0,500}", "\n\xc3\xa9 \xf0\x9f\x98\x80\xe2\x82\xac",
+          0, 500 },
+    };
+
+    int             good;
+    char           *text;
+    size_t          i, at, pos, n_ch, ch[8];
+    uint32_t        len;
+    slora_err_t     err;
+    slora_regex_t  *r;
+
+    text = malloc(4 * 502);
+
+    for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        r = slora_regex_compile(pats[i].pattern, strlen(pats[i].pattern), 0,
+                                SLORA_REGEX_NONE, SLORA_REGEX_WHOLE, NULL,
+                                &err);
+
+        if (r == NULL) {
+            ok(0, "/%s/ compiles: %s", pats[i].pattern, err.msg);
+            continue;
+        }
+
+        /* the characters' starts */
+        for (at = 0, n_ch = 0; pats[i].chars[at] != '\0'; n_ch++) {
+            ch[n_ch] = at++;
+
+            while ((pats[i].chars[at] & 0xc0) == 0x80) {
+                at++;
+            }
+        }
+
+        ch[n_ch] = at;
+        good = 1;
+
+        /* texts of lo - 1 to lo + 1 and hi - 1 to hi + 1 characters */
+        for (len = pats[i].lo > 0 ? pats[i].lo - 1 : 0;
+             len <= pats[i].hi + 1; len++)
+        {
+            if (len > pats[i].lo && len < pats[i].hi - 1) {
+                len = pats[i].hi - 1;
+            }
+
+            for (pos = 0, at = 0; at < len; at++) {
+                memcpy(text + pos, pats[i].chars + ch[at % n_ch],
+                       ch[at % n_ch + 1] - ch[at % n_ch]);
+                pos += ch[at % n_ch + 1] - ch[at % n_ch];
+            }
+
+            good &= slora_regex_match(r, text, pos)
+                    == (len >= pats[i].lo && len <= pats[i].hi);
+        }
+
+        ok(good && r->n_states <= 10 * pats[i].hi + 2,
+           "/%s/ compiles to %u states (10 or fewer a character), and "
+           "takes texts of its characters (1 to 4 bytes) of %u to %u "
+           "whole, not one fewer or more", pats[i].pattern, r->n_states,
+           pats[i].lo, pats[i].hi);
+        free(r);
+    }
+
+    free(text);
 }
 
 

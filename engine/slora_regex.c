@@ -30,6 +30,9 @@
 #define SLORA_RE_NFA_MAX     65536          /* byte automaton's states */
 #define SLORA_RE_BITS_MAX    (1u << 22)     /* states x lengths */
 #define SLORA_RE_FAR         (UINT32_MAX - 1)   /* no match reachable */
+#define SLORA_RE_SLOTS       (4 * SLORA_REGEX_STATES_MAX) /* the sets'
+                                             * table: a quarter full at
+                                             * most, a power of two */
 #define SLORA_RE_TAILS       256            /* a set's shared byte states,
                                              * a power of two */
 
@@ -791,7 +794,7 @@ slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
     mark = calloc(a->n, sizeof(uint32_t));
     stack = malloc(a->n * sizeof(uint32_t));
     set = malloc(a->n * sizeof(uint32_t));
-    d->table = malloc(2 * SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
+    d->table = malloc(SLORA_RE_SLOTS * sizeof(uint32_t));
     d->set_off = malloc((SLORA_REGEX_STATES_MAX + 1) * sizeof(uint32_t));
     d->set_hash = malloc(SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
     d->seen = calloc(a->n, sizeof(uint32_t));
@@ -805,7 +808,7 @@ slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
         return slora_err_set(err, SLORA_ERROR, "out of memory");
     }
 
-    memset(d->table, 0xff, 2 * SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
+    memset(d->table, 0xff, SLORA_RE_SLOTS * sizeof(uint32_t));
     d->set_off[0] = 0;
     gen = 1;
     work = 0;
@@ -976,8 +979,8 @@ slora_re_intern(slora_re_dfa_t *d, const uint32_t *set, uint32_t n,
         h += slot * 0x85ebca77u;
     }
 
-    for (slot = h & (2 * SLORA_REGEX_STATES_MAX - 1); ;
-         slot = (slot + 1) & (2 * SLORA_REGEX_STATES_MAX - 1))
+    for (slot = h & (SLORA_RE_SLOTS - 1); ;
+         slot = (slot + 1) & (SLORA_RE_SLOTS - 1))
     {
         k = d->table[slot];
 

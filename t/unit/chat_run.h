@@ -170,4 +170,15 @@ chat_run_text(const slora_tokenizer_t *t, const int32_t *ids, int32_t n,
 }
 
 
+/* 1 when request id ended at its first token with the error a trigger's
+ * guard gives where it leaves no allowed token */
+static inline int
+chat_run_guard_refused(const chat_run_t *run, int32_t id)
+{
+    return run->errors == 1 && run->n[id] == 0
+           && strstr(run->error, "write a trigger that no call or tag may "
+                                 "follow") != NULL;
+}
+
+
 #endif /* CHAT_RUN_H */

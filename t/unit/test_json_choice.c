@@ -598,9 +598,7 @@ test_trigger_lead(const slora_tokenizer_t *tok)
     memset(&run, 0, sizeof(run));
     chat_run_steps(e, &run);
     req.sampling.n_allowed = 0;
-    ok(run.errors == 1 && run.n[3] == 0
-       && strstr(run.error, "write a trigger that no call or tag may "
-                            "follow") != NULL,
+    ok(chat_run_guard_refused(&run, 3),
        "allowed_token_ids of '{}' alone under the lead '{' where a name "
        "must come: an error naming the trigger: %s", run.error);
 

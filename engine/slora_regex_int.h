@@ -1,6 +1,7 @@
 /*
  * slora_regex_int.h: a pattern's syntax tree, shared by its parser
- * (slora_regex_parse.c) and the automaton's builder (slora_regex.c).
+ * (slora_regex_parse.c) and the automaton's builder (slora_regex.c), and
+ * the builder's questions of lengths (slora_regex_len.c).
  *
  * The one idea: every character a pattern can name (a literal, a class,
  * ".", an escape) is a set of code points as sorted ranges, so the
@@ -63,6 +64,19 @@ typedef struct {
 } slora_re_tree_t;
 
 
+#define SLORA_RE_FAR         (UINT32_MAX - 1)   /* no match reachable */
+
+
+/* Edges by state: to[off[s], off[s + 1]), each w 1 (a lead byte: one
+ * character more) or 0. */
+typedef struct {
+    uint32_t   *off;
+    uint32_t   *to;
+    uint8_t    *w;
+    uint32_t    n;
+} slora_re_edges_t;
+
+
 /* Parses pattern[0..len) into t (zeroed by the caller; its arrays freed
  * with slora_re_tree_free whatever the outcome); how: SLORA_REGEX_SEARCH
  * or SLORA_REGEX_WHOLE, maybe with SLORA_REGEX_LONG. */
@@ -70,6 +84,21 @@ int slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
     int how, slora_err_t *err);
 
 void slora_re_tree_free(slora_re_tree_t *t);
+
+/* The automaton's lengths (slora_regex_len.c): its edges by state from
+ * next[n][n_classes] (lead[c]: class c's bytes begin a character), freed
+ * with slora_re_edges_free; the least characters from each state to an
+ * accepting one (SLORA_RE_FAR: none); the most (SLORA_REGEX_NONE: no
+ * limit); bits[s * words ..]: bit L set when a match ends exactly L
+ * characters on from s, L up to max. */
+int slora_re_edges(slora_re_edges_t *e, const uint16_t *next,
+    const uint8_t *lead, uint32_t n, uint32_t n_classes);
+void slora_re_edges_free(slora_re_edges_t *e);
+int slora_re_least(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t *dist);
+int slora_re_most(const slora_re_edges_t *e, uint32_t n, uint32_t *most);
+void slora_re_lengths(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t max, uint32_t words, uint64_t *bits);
 
 
 #endif /* SLORA_REGEX_INT_H */

@@ -590,10 +590,6 @@ slora_re_utf8(slora_re_nfa_t *a, uint32_t lo, uint32_t hi, uint32_t end,
         }
     }
 
-    if (a->s[*start].kind == SLORA_RE_S_SPLIT && a->s[*start].out == at) {
-        return SLORA_OK;                /* a shared lead already joined */
-    }
-
     if (a->s[*start].kind == SLORA_RE_S_FAIL) {
         *start = at;
         return SLORA_OK;

@@ -40,7 +40,8 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1, 0
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1, 0,
+    0
 };
 
 
@@ -172,6 +173,7 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     req->tool_spaced = lim->chat == SLORA_CHAT_MISTRAL;
 
     req->chat_flags |= lim->chat_flags;
+    req->compile_later = lim->compile_later != 0;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {

@@ -126,6 +126,14 @@ typedef struct {
                                                (slora_chat_template_flags;
                                                0 for one named in the
                                                configuration) */
+    int                   compile_later;    /* a schema (or regex,
+                                               grammar, choice, tag) is
+                                               not compiled by the parse:
+                                               req->schema_uncompiled
+                                               says one was passed over,
+                                               for a parse that compiles
+                                               it off the caller's loop
+                                               (nginx's thread pool) */
 } slora_openai_limits_t;
 
 
@@ -259,6 +267,10 @@ typedef struct {
                                                JSON with no blank between
                                                tokens (vLLM's
                                                disable_any_whitespace) */
+    unsigned              compile_later:1;  /* the limits' */
+    unsigned              schema_uncompiled:1; /* schema's size checked,
+                                               its compile passed over
+                                               (compile_later) */
     unsigned              schema_form:3;    /* slora_json_form_e: schema
                                                is a JSON schema, or vLLM's
                                                guided_choice (a JSON array

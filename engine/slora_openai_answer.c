@@ -348,7 +348,8 @@ slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
 
 
 /* A schema's text of req->schema_form, compiled once here so that one
- * this server cannot enforce is refused now, and kept. */
+ * this server cannot enforce is refused now (or, under compile_later, by
+ * the parse that compiles it), and kept. */
 int
 slora_openai_schema_text(const char *text, size_t len, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err)
@@ -370,16 +371,23 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
                                  SLORA_JSON_SCHEMA_MAX);
     }
 
-    compiled = slora_json_form_parse(req->schema_form, text, len, &e);
+    if (req->compile_later) {
+        req->schema_uncompiled = 1;
 
-    if (compiled == NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s%s: %s", param,
-                                 req->schema_form == SLORA_JSON_FORM_SCHEMA
-                                 ? "'s schema" : "", e.msg);
+    } else {
+        compiled = slora_json_form_parse(req->schema_form, text, len, &e);
+
+        if (compiled == NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", param, "%s%s: %s",
+                                     param,
+                                     req->schema_form
+                                     == SLORA_JSON_FORM_SCHEMA
+                                     ? "'s schema" : "", e.msg);
+        }
+
+        slora_json_schema_free(compiled);
     }
-
-    slora_json_schema_free(compiled);
 
     req->schema.data = slora_openai_copy(req, text, len);
     req->schema.len = len;

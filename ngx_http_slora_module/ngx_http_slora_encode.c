@@ -8,9 +8,9 @@
  * longer than NGX_HTTP_SLORA_ENCODE_HERE is encoded on a thread of the
  * pool slora_thread_pool names (nginx's "default" unless told); shorter
  * ones, and every text where no pool is set, are encoded at once. The
- * same machinery parses a Responses body with a long stored history
- * (ngx_http_slora_history.c): each is a kind of work, its call and its
- * answer after an ngx_http_slora_work_t.
+ * same machinery parses a body with a long stored history or a
+ * constraint to compile (ngx_http_slora_parse.c): each is a kind of
+ * work, its call and its answer after an ngx_http_slora_work_t.
  *
  * The one idea: the request is made again rather than resumed. Where a
  * piece of work goes to the pool, the call answers NGX_AGAIN and its

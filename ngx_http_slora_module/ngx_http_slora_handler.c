@@ -57,8 +57,8 @@ typedef enum {
 /* A body's request, as ngx_http_slora_make makes it again. */
 typedef struct {
     ngx_http_slora_route_e     route;
-    slora_openai_req_t        *req;         /* NULL: a Responses body, to
-                                               parse with its history */
+    slora_openai_req_t        *req;         /* NULL: a body to parse
+                                               (ngx_http_slora_parse.c) */
     ngx_http_slora_encoder_t  *enc;
     ngx_str_t                  body;
     slora_openai_limits_t      lim;
@@ -229,10 +229,9 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_str_t                    body;
-    ngx_uint_t                   responses;
+    ngx_uint_t                   tokens;
     slora_openai_req_t          *req;
     slora_openai_err_t           oe;
-    slora_openai_kind_e          kind;
     slora_openai_limits_t        lim;
     ngx_http_slora_route_e       route;
     ngx_http_slora_making_t     *mk;
@@ -241,8 +240,6 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     route = ngx_http_slora_route(r);
-    kind = route == NGX_HTTP_SLORA_ROUTE_CHAT ? SLORA_OPENAI_CHAT
-                                              : SLORA_OPENAI_COMPLETION;
 
     /* under slora_tenant, no model means the tenant's default */
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
@@ -251,13 +248,14 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
     ngx_http_slora_chat_limits(r, &lim);
 
-    /* a Responses body is parsed as the request is made: a long stored
-     * history is parsed on the thread pool (ngx_http_slora_history.c) */
-    responses = route == NGX_HTTP_SLORA_ROUTE_RESPONSES
-                || route == NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS;
-    req = responses ? NULL : ngx_http_slora_req_create(r);
+    /* a request's body is parsed as the request is made: one with a long
+     * stored history or a constraint to compile is parsed on the thread
+     * pool (ngx_http_slora_parse.c) */
+    tokens = route == NGX_HTTP_SLORA_ROUTE_TOKENIZE
+             || route == NGX_HTTP_SLORA_ROUTE_DETOKENIZE;
+    req = tokens ? ngx_http_slora_req_create(r) : NULL;
 
-    if ((req == NULL && !responses)
+    if ((req == NULL && tokens)
         || ngx_http_slora_read_body(r, &body) != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -282,13 +280,8 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
         lim.model_optional = 1;
         /* fall through */
 
-    case NGX_HTTP_SLORA_ROUTE_RESPONSES:
-        rc = SLORA_OK;
-        break;
-
     default:
-        rc = slora_openai_parse((const char *) body.data, body.len, kind,
-                                &lim, req, &oe);
+        rc = SLORA_OK;
     }
 
     if (rc != SLORA_OK) {
@@ -334,8 +327,14 @@ ngx_http_slora_make(ngx_http_slora_encoder_t *enc)
     mk = enc->data;
 
     if (mk->req == NULL) {
-        rc = ngx_http_slora_history_parse(enc, &mk->body, &mk->lim, &mk->req,
-                                          &oe);
+        rc = ngx_http_slora_parse(enc, &mk->body,
+                                  mk->route == NGX_HTTP_SLORA_ROUTE_CHAT
+                                  ? SLORA_OPENAI_CHAT
+                                  : SLORA_OPENAI_COMPLETION,
+                                  mk->route == NGX_HTTP_SLORA_ROUTE_RESPONSES
+                                  || mk->route
+                                     == NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS,
+                                  &mk->lim, &mk->req, &oe);
 
         if (rc == NGX_AGAIN) {
             /* the body's reference stays until the parse is done */

@@ -67,10 +67,10 @@ struct ngx_http_slora_encoder_s {
 /* What goes to the pool. */
 typedef enum {
     NGX_HTTP_SLORA_WORK_ENCODE = 0,           /* a text's tokens */
-    NGX_HTTP_SLORA_WORK_HISTORY               /* a Responses body parsed
-                                                 with its stored history
-                                                 (ngx_http_slora_history.c)
-                                               */
+    NGX_HTTP_SLORA_WORK_PARSE                 /* a body parsed with its
+                                                 stored history or its
+                                                 constraint's compile
+                                                 (ngx_http_slora_parse.c) */
 } ngx_http_slora_work_e;
 
 /* One piece of work: its kind's call and answer follow it in the same
@@ -100,10 +100,11 @@ ngx_int_t ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
     ngx_uint_t add_special, const slora_chat_plain_t *plain, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
 
-/* ngx_http_slora_history.c */
-ngx_int_t ngx_http_slora_history_parse(ngx_http_slora_encoder_t *enc,
-    const ngx_str_t *body, const slora_openai_limits_t *lim,
-    slora_openai_req_t **req, slora_openai_err_t *err);
+/* ngx_http_slora_parse.c */
+ngx_int_t ngx_http_slora_parse(ngx_http_slora_encoder_t *enc,
+    const ngx_str_t *body, slora_openai_kind_e kind, ngx_uint_t responses,
+    const slora_openai_limits_t *lim, slora_openai_req_t **req,
+    slora_openai_err_t *err);
 
 /* ngx_http_slora_prompt.c */
 slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);

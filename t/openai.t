@@ -838,11 +838,12 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     my %ll = (%s, stop => ['ll'], prompt => 'Once upon a time');
     $all = json_req($PORT, '/v1/completions',
                     { %ll, n => 4, logprobs => 0 });
-    my ($top) = $ranked->($all->{json}{choices} // []);
+    my ($likeliest) = $ranked->($all->{json}{choices} // []);
     my ($c0) = grep { $_->{index} == 0 } @{ $all->{json}{choices} // [] };
-    ok($top && $c0 && $top->{finish_reason} ne $c0->{finish_reason},
+    ok($likeliest && $c0
+       && $likeliest->{finish_reason} ne $c0->{finish_reason},
        'with the stop "ll" the likeliest ends otherwise than the first: '
-       . ($top->{finish_reason} // '?') . ' / '
+       . ($likeliest->{finish_reason} // '?') . ' / '
        . ($c0->{finish_reason} // '?'));
     $r = json_req($PORT, '/v1/completions', { %ll, best_of => 4 },
                   headers => { 'Content-Type' => 'application/json',
@@ -853,8 +854,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
         return @line;
     });
     ok(($r->{json}{choices}[0]{finish_reason} // '') eq
-       ($top->{finish_reason} // '-')
-       && @line == 1 && $line[0] =~ / f=\Q$top->{finish_reason}\E /,
+       ($likeliest->{finish_reason} // '-')
+       && @line == 1 && $line[0] =~ / f=\Q$likeliest->{finish_reason}\E /,
        'best_of: the access log\'s $slora_finish_reason is the choice'
        . ' shown\'s: ' . ($line[0] // 'no line'));
 }

@@ -12,8 +12,10 @@
  * structural tag's format other than tags of JSON schemas, its
  * at_least_one, a whitespace pattern), structural tags in both shapes
  * and what is wrong in them, and each beside another, a JSON
- * response_format or tools. Every request is freed, failed ones too, so
- * the ASan build finds a leak.
+ * response_format or tools; under the limits' compile_later, the
+ * constraint kept uncompiled, refused only by a parse that compiles.
+ * Every request is freed, failed ones too, so the ASan build finds a
+ * leak.
  */
 
 #include "tap.h"
@@ -326,6 +328,7 @@ static const tag_case_t  tag_cases[] = {
 
 static void test_good(void);
 static void test_bad(void);
+static void test_later(void);
 
 
 int
@@ -333,6 +336,7 @@ main(void)
 {
     test_good();
     test_bad();
+    test_later();
 
     return done_testing();
 }
@@ -515,5 +519,100 @@ test_bad(void)
     for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         c = &bad_cases[i];
         refused_as(c->name, c->kind, c->body, c->status, c->code, c->param);
+    }
+}
+
+
+/* compile_later: the parse checks the constraint's size, keeps its text
+ * and says it passed the compile over, for nginx's thread pool, whose
+ * parse of the same body refuses what this one let through. */
+static void
+test_later(void)
+{
+    size_t                 i;
+    int                    rc;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+
+    static const struct {
+        slora_openai_kind_e  kind;
+        const char          *body;
+        const char          *schema;
+    } cases[] = {
+        /* a lookahead the compile refuses */
+        { COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+                "\"guided_regex\":\"(?=a)b\"}", "(?=a)b" },
+        /* tools: the calls' schema, a function's parameters refused */
+        { CHAT, "{\"model\":\"base\"," MSGS ",\"tool_choice\":"
+                "\"required\",\"tools\":[{\"type\":\"function\","
+                "\"function\":{\"name\":\"f\",\"parameters\":"
+                "{\"type\":\"object\",\"properties\":{\"a\":"
+                "{\"type\":\"string\",\"pattern\":\"(?=a)\"}}}}}]}",
+          NULL },
+        /* a schema it takes */
+        { CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"
+                "{\"type\":\"object\"}}", "{\"type\":\"object\"}" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        lim = slora_openai_default_limits;
+        lim.compile_later = 1;
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse(cases[i].body, strlen(cases[i].body),
+                                cases[i].kind, &lim, &req, &err);
+
+        ok(rc == SLORA_OK && req.schema_uncompiled && req.schema.data != NULL
+           && (cases[i].schema == NULL
+               || strcmp(req.schema.data, cases[i].schema) == 0),
+           "compile_later, case %zu: parsed, the compile passed over, the "
+           "text kept: %s", i,
+           rc == SLORA_OK ? (req.schema.data ? req.schema.data : "(none)")
+                          : err.msg);
+        slora_openai_req_free(&req);
+
+        lim.compile_later = 0;
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse(cases[i].body, strlen(cases[i].body),
+                                cases[i].kind, &lim, &req, &err);
+
+        ok(i == 2 ? rc == SLORA_OK && !req.schema_uncompiled
+                  : rc == SLORA_ERROR && err.status == 400
+                    && strstr(err.msg, "lookahead") != NULL,
+           "compiled, case %zu: %s", i,
+           rc == SLORA_OK ? "taken" : err.msg);
+        slora_openai_req_free(&req);
+    }
+
+    /* the length's refusal stays with the first parse */
+    {
+        char    *body;
+        size_t   n, len;
+
+        n = SLORA_JSON_SCHEMA_MAX + 1;
+        body = malloc(n + 64);
+        if (body == NULL) {
+            BAIL_OUT("out of memory");
+        }
+
+        len = (size_t) sprintf(body, "{\"model\":\"base\",\"prompt\":"
+                               "\"x\",\"guided_regex\":\"");
+        memset(body + len, 'a', n);
+        len += n;
+        len += (size_t) sprintf(body + len, "\"}");
+
+        lim = slora_openai_default_limits;
+        lim.compile_later = 1;
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse(body, len, COMP, &lim, &req, &err);
+        ok(rc == SLORA_ERROR && err.status == 400
+           && strstr(err.msg, "at most") != NULL,
+           "compile_later: a regex over the length is refused at once: %s",
+           rc == SLORA_OK ? "taken" : err.msg);
+        slora_openai_req_free(&req);
+        free(body);
     }
 }

@@ -1,0 +1,229 @@
+# compile.t: a request's constraint (a JSON schema, a guided_regex, a
+# grammar, a choice, tools' parameters) is compiled on nginx's thread
+# pool, not on the worker's event loop, and gives the same answers as
+# where it is compiled at once.
+#
+# Two servers of one worker each on the same tiny model, each keeping
+# responses: one with the thread pool (the default), one with
+# "slora_thread_pool off". What each answers must be the same: the 400
+# of a guided_regex that spends the compile's budget, of a schema with a
+# lookahead, of tools whose second function's parameters are refused
+# (naming tools[1]), of a Responses text.format refused after a stored
+# history is read; and a greedy guided_choice, guided_regex and
+# json_schema answer, the last on a response continuing a stored one.
+# And the compile must not hold the worker: a request whose regex
+# spends the budget (some 4 ms, bench/RESULTS.md) and a GET /v1/models
+# completed just after it on another connection: with the pool the GET
+# is answered before its 400; with "off" after it (the worker compiles
+# before it reads anything else). One such request, not more: compiles
+# on more threads than the machine has cores take the worker's core. A
+# client that goes while its compile is on the thread leaves the worker
+# answering.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use Time::HiRes qw(sleep);
+
+my $PORT = 18184;
+my $PORT_OFF = 18185;
+my $MAX_CTX = 512;
+
+# spends the compile's work budget and is refused (too complex)
+my $SLOW = '(.{0,10}){80}';
+
+my $model = tiny_model(ctx => $MAX_CTX);
+
+my %servers = pool_servers(name => 'compile', port => $PORT,
+                           port_off => $PORT_OFF, model => $model,
+                           max_ctx => $MAX_CTX,
+                           http_extra => "    slora_responses_store 4m;\n");
+pass('both servers started, engines ready');
+
+my $on = $servers{0}->port;
+my $off = $servers{1}->port;
+
+my @ask = (messages => [{ role => 'user', content => 'Pick one.' }]);
+
+my %cases = (
+    slow_regex => [ '/v1/chat/completions',
+                    { model => 'base', @ask, guided_regex => $SLOW } ],
+    lookahead => [ '/v1/chat/completions',
+                   { model => 'base', @ask, response_format => {
+                         type => 'json_schema', json_schema => {
+                             name => 'x', schema => {
+                                 type => 'string',
+                                 pattern => '^(?=a)' } } } } ],
+    bad_tool => [ '/v1/chat/completions',
+                  { model => 'base', @ask, tool_choice => 'required',
+                    tools => [
+                        { type => 'function', function => {
+                              name => 'ok', parameters => {
+                                  type => 'object' } } },
+                        { type => 'function', function => {
+                              name => 'send', parameters => {
+                                  type => 'object', properties => {
+                                      to => { type => 'string',
+                                              pattern => '(?=@)' } } } } }
+                    ] } ],
+    choice => [ '/v1/chat/completions',
+                { model => 'base', @ask, temperature => 0,
+                  guided_choice => [ 'red', 'green', 'blue' ] } ],
+    regex => [ '/v1/completions',
+               { model => 'base', prompt => 'A code:', temperature => 0,
+                 max_tokens => 16, guided_regex => '[a-f]{3}-[0-9]{2}' } ],
+);
+
+my %ans;
+
+for my $p ($on, $off) {
+    for my $name (sort keys %cases) {
+        my ($r, $j) = json_post($p, @{ $cases{$name} });
+        $ans{$p}{$name} = $r;
+    }
+}
+
+for my $name (qw(slow_regex lookahead bad_tool)) {
+    is($ans{$on}{$name}{status}, 400, "$name: 400 with the pool");
+    is($ans{$on}{$name}{body}, $ans{$off}{$name}{body},
+       "$name: the same 400 either way");
+}
+
+like($ans{$on}{slow_regex}{body}, qr/"param":"guided_regex"/,
+     'the slow regex\'s 400 names guided_regex');
+like($ans{$on}{lookahead}{body}, qr/lookahead/,
+     'the schema\'s 400 says lookahead');
+like($ans{$on}{bad_tool}{body}, qr/tools\[1\]\.function\.parameters/,
+     'the tools\' 400 names the second function\'s parameters');
+
+my %text;
+
+for my $p ($on, $off) {
+    is($ans{$p}{choice}{status}, 200, "choice ($p): 200");
+    is($ans{$p}{regex}{status}, 200, "regex ($p): 200");
+    my $c = json_decode_safe($ans{$p}{choice}{body}) // {};
+    my $g = json_decode_safe($ans{$p}{regex}{body}) // {};
+    $text{$p}{choice} = $c->{choices}[0]{message}{content} // '';
+    $text{$p}{regex} = $g->{choices}[0]{text} // '';
+}
+
+like($text{$on}{choice}, qr/^(red|green|blue)\z/,
+     "the choice is one of the three: $text{$on}{choice}");
+like($text{$on}{regex}, qr/^[a-f]{3}-[0-9]{2}\z/,
+     "the regex's answer matches it whole: $text{$on}{regex}");
+is($text{$on}{choice}, $text{$off}{choice}, 'the same choice either way');
+is($text{$on}{regex}, $text{$off}{regex}, 'the same match either way');
+
+# a Responses body continuing a stored one: its history is read on the
+# worker, its format compiled on the thread, given that history
+
+my $schema = { type => 'object', additionalProperties => JSON::PP::false(),
+               required => ['n'],
+               properties => { n => { type => 'integer',
+                                      minimum => 0, maximum => 99 } } };
+my %resp;
+
+for my $p ($on, $off) {
+    my ($r, $j) = json_post($p, '/v1/responses',
+                       { model => 'base', input => 'Count.',
+                         max_output_tokens => 4, temperature => 0 });
+    is($r->{status}, 200, "a response to continue ($p): 200");
+
+    ($r, my $k) = json_post($p, '/v1/responses',
+                       { model => 'base', input => 'A number as JSON.',
+                         previous_response_id => $j->{id},
+                         max_output_tokens => 24, temperature => 0,
+                         text => { format => { type => 'json_schema',
+                                               name => 'n',
+                                               schema => $schema } } });
+    is($r->{status}, 200, "its continuation with a json_schema ($p): 200")
+        or diag(substr($r->{body}, 0, 300));
+    $resp{$p}{text} = $k->{output}[0]{content}[0]{text};
+    $resp{$p}{usage} = $k->{usage};
+
+    ($r) = json_post($p, '/v1/responses',
+                { model => 'base', input => 'Again.',
+                  previous_response_id => $j->{id},
+                  text => { format => { type => 'json_schema', name => 'n',
+                                        schema => { type => 'string',
+                                                    pattern => '^(?=a)' }
+                                      } } });
+    is($r->{status}, 400, "a refused format after the history ($p): 400");
+    $resp{$p}{bad} = $r->{body};
+}
+
+my $obj = json_decode_safe($resp{$on}{text} // '');
+ok($obj && ref $obj eq 'HASH' && defined $obj->{n} && $obj->{n} =~ /^\d+\z/
+   && $obj->{n} <= 99, 'the continuation is the schema\'s object: '
+   . ($resp{$on}{text} // 'none'));
+is($resp{$on}{text}, $resp{$off}{text}, 'the same object either way');
+is_deeply($resp{$on}{usage}, $resp{$off}{usage}, 'the same usage either way');
+is($resp{$on}{bad}, $resp{$off}{bad}, 'the same 400 either way');
+like($resp{$on}{bad}, qr/lookahead/, 'the 400 says lookahead');
+
+# the order: a compile that spends the budget, then a GET on another
+# connection; where the thread compiles the GET is answered first
+
+my $slow_body = json_encode($cases{slow_regex}[1]);
+
+for my $k (0, 1) {
+    my $p = $k ? $off : $on;
+
+    for my $try (1 .. 3) {
+        my $slow = stream_start($p, 'POST', '/v1/chat/completions',
+                                body => $slow_body,
+                                headers => { 'Content-Type'
+                                             => 'application/json' },
+                                hold => 1);
+        my $small = stream_start($p, 'GET', '/v1/models', hold => 1);
+        sleep(0.2);
+        $slow->release;
+        $small->release;
+        run_streams([$slow, $small], 60);
+
+        is($slow->{status}, 400, "order $try ($p): the slow regex, 400");
+        is($small->{status}, 200, "order $try ($p): the GET, 200");
+
+        my $first = defined $small->{t_eof} && defined $slow->{t_eof}
+                    && $small->{t_eof} < $slow->{t_eof};
+        ok($k ? !$first : $first,
+           $k ? "order $try, off: the GET after the compile (the worker "
+                . 'held)'
+              : "order $try, pool: the GET before the compile ends (the "
+                . 'worker not held)')
+            or diag(sprintf('GET done %.1f ms after the 400',
+                            1000 * (($small->{t_eof} // 0)
+                                    - ($slow->{t_eof} // 0))));
+    }
+}
+
+# a client that goes while its compile is on the thread: the request is
+# made again when the compile is done, answers a closed connection, and
+# the worker goes on (nothing freed under the thread)
+
+my $gone = stream_start($on, 'POST', '/v1/chat/completions',
+                        body => $slow_body,
+                        headers => { 'Content-Type' => 'application/json' });
+sleep(0.001);
+$gone->abort;
+sleep(0.3);
+my ($rg) = json_post($on, @{ $cases{choice} });
+is($rg->{status}, 200, 'after a client went mid-compile, the next request '
+   . 'is answered');
+is($rg->{body} =~ /"content":"(\w+)"/ ? $1 : '', $text{$on}{choice},
+   'with the same choice');
+
+for my $k (0, 1) {
+    my @bad = $servers{$k}->bad_log_lines;
+    ok(!@bad, ($k ? 'off' : 'pool') . ': no [alert], [crit] or [emerg] in '
+       . 'the error log') or diag(join("\n", @bad));
+    unlike($servers{$k}->error_log, qr/exited on signal/,
+           ($k ? 'off' : 'pool') . ': no worker died');
+}
+
+$_->stop for values %servers;
+
+done_testing();

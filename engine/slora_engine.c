@@ -348,6 +348,7 @@ slora_engine_free(slora_engine_t *e)
     slora_engine_host_free(&e->host);
     slora_json_vocab_free(e->json_vocab);
     free(e->guard_ids);
+    slora_engine_schemas_free(e);
     slora_adapters_free(e->adapters);
     slora_pool_free(e->pool);
 
@@ -863,6 +864,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     slora_prefix_stats_t        ps;
     slora_sched_model_t         model;
     const slora_engine_req_t   *q;
+    uint32_t                    i;
 
     memset(st, 0, sizeof(*st));
 
@@ -905,6 +907,13 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->prefix_lookups = ps.lookups;
     st->prefix_hit_tokens = ps.hit_tokens;
     st->prefix_evictions = ps.evictions;
+    st->schema_compiles = e->schema_compiles;
+    st->schema_hits = e->schema_hits;
+    st->schema_bytes = e->schema_bytes;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        st->schemas_kept += e->schemas[i].schema != NULL;
+    }
     st->prediction_accepted = e->prediction_accepted;
     st->prediction_rejected = e->prediction_rejected;
     st->lookup_accepted = e->lookup_accepted;
@@ -1130,7 +1139,7 @@ slora_engine_req_free(slora_engine_req_t *q)
     free(q->gate_guard);
     free(q->tenant);
     free(q->adapter);
-    slora_json_schema_free(q->schema);
+    slora_engine_schema_drop(q->schema_held, q->schema);
     free(q);
 }
 

@@ -458,6 +458,12 @@ typedef struct {
                                                taken, */
     uint64_t          lookup_rejected;      /* and computed, not taken */
     uint64_t          prefix_evictions;     /* pages reclaimed from it */
+    uint64_t          schema_compiles;      /* constraints compiled at
+                                               submit, */
+    uint64_t          schema_hits;          /* and taken as kept
+                                               (slora_engine_schemas.c) */
+    int32_t           schemas_kept;         /* compiled ones kept, */
+    size_t            schema_bytes;         /* their bytes */
 } slora_engine_stats_t;
 
 

@@ -5,7 +5,8 @@
  * verifying), slora_engine_host.c (the rows worked out on the host) and
  * slora_engine_adapters.c (adapters by name through the catalog,
  * requests waiting on the catalog or on a read, prefetch and hints, the
- * admin operations).
+ * admin operations), slora_engine_lazy.c (a request's constraint set up)
+ * and slora_engine_schemas.c (compiled constraints kept).
  */
 
 #ifndef SLORA_ENGINE_INT_H
@@ -44,6 +45,28 @@
                                                at least (scored on the
                                                host: at most) */
 #define SLORA_ENGINE_SCORE_ROWS_MAX 1024    /* and at most */
+#define SLORA_ENGINE_SCHEMAS        32      /* compiled constraints kept */
+#define SLORA_ENGINE_SCHEMA_BYTES   ((size_t) 8 << 20)
+                                            /* and their bytes, at most (a
+                                               JSON schema compiles to
+                                               some 10-300 KB, a regex
+                                               of 400 any characters to
+                                               some 230 KB) */
+
+
+/* A compiled constraint kept (slora_engine_schemas.c). */
+typedef struct {
+    slora_json_schema_t    *schema;         /* NULL: an empty entry */
+    char                   *text;           /* its text, the key, */
+    size_t                  len;
+    int                     form;           /* with its form */
+    uint64_t                hash;
+    size_t                  size;           /* the schema's bytes and the
+                                               text's */
+    uint32_t                refs;           /* requests holding it */
+    uint64_t                used;           /* the clock at its last
+                                               taking */
+} slora_engine_schema_t;
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -63,6 +86,8 @@ struct slora_engine_req_s {
                                                far (sampling.json) */
     slora_json_schema_t    *schema;         /* its schema; NULL: any
                                                object */
+    slora_engine_schema_t  *schema_held;    /* the kept entry it is;
+                                               NULL: the request's own */
     unsigned                json_compact:1; /* json.compact at each start
                                                of the schema */
     unsigned                trigger_ends:1; /* the value whole is the
@@ -187,6 +212,11 @@ struct slora_engine_s {
     uint32_t                n_guard_of;
     int32_t                *guard_ids;      /* [n_guard_ids]: that list */
     int32_t                 n_guard_ids;
+    slora_engine_schema_t   schemas[SLORA_ENGINE_SCHEMAS];
+    uint64_t                schema_clock;
+    size_t                  schema_bytes;   /* the kept entries' */
+    uint64_t                schema_compiles;
+    uint64_t                schema_hits;
 
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */
@@ -330,9 +360,18 @@ typedef struct {
 void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     const slora_engine_times_t *t);
 
+/* slora_engine_schemas.c */
+slora_json_schema_t *slora_engine_schema_take(slora_engine_t *e, int form,
+    const char *text, size_t len, slora_engine_schema_t **held,
+    slora_err_t *err);
+void slora_engine_schema_drop(slora_engine_schema_t *held,
+    slora_json_schema_t *s);
+void slora_engine_schemas_free(slora_engine_t *e);
+
 /* slora_engine_lazy.c */
-/* q's schema compiled from req, and its triggers, gate and guard list
- * set (req->json_schema not NULL); on error q is the caller's to free. */
+/* q's schema compiled from req (or kept from an earlier request of the
+ * same), and its triggers, gate and guard list set (req->json_schema not
+ * NULL); on error q is the caller's to free. */
 int slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
     const slora_request_t *req, slora_err_t *err);
 

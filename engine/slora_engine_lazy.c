@@ -39,8 +39,9 @@ slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
     uint32_t     t;
     const char  *text;
 
-    q->schema = slora_json_form_parse(req->json_form, req->json_schema,
-                                      req->json_schema_len, err);
+    q->schema = slora_engine_schema_take(e, req->json_form, req->json_schema,
+                                         req->json_schema_len,
+                                         &q->schema_held, err);
 
     if (q->schema == NULL) {
         slora_err_prefix(err, "request %llu: %s",

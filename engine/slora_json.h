@@ -127,6 +127,10 @@ slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
 
 void slora_json_schema_free(slora_json_schema_t *s);
 
+/* The bytes a compiled schema holds (one allocation, read only once made:
+ * requests may share it). */
+size_t slora_json_schema_size(const slora_json_schema_t *s);
+
 /* Where JSON text[0, len) first holds a NUL: a \u0000 escape inside a
  * string, or a raw 0 byte anywhere; len: nowhere. cJSON ends a string
  * at a NUL and gives no length, so a text with one reads as another. */

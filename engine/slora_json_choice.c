@@ -262,6 +262,7 @@ slora_json_raw_schema(uint32_t n_texts, size_t n_bytes, size_t regex_size,
     s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
     s->root = SLORA_JSON_N_BUILTIN;
     s->raw = 1;
+    s->size = size + regex_size;
     s->triggers = 0;
     s->n_triggers = 0;
     s->trigger_ends = 0;

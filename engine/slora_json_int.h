@@ -111,6 +111,8 @@ struct slora_json_schema_s {
                                output */
     uint32_t    tag_first;  /* 1: with triggers, the output still begins
                                with a tag (xgrammar's at_least_one) */
+    size_t      size;       /* the one allocation's bytes, this struct's
+                               among them */
 };
 
 

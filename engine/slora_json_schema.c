@@ -270,6 +270,13 @@ slora_json_schema_free(slora_json_schema_t *s)
 }
 
 
+size_t
+slora_json_schema_size(const slora_json_schema_t *s)
+{
+    return s->size;
+}
+
+
 static uint32_t
 slora_json_compile(slora_json_build_t *b, const cJSON *sch)
 {
@@ -1375,6 +1382,7 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
     s->n_nodes = b->n_nodes;
     s->root = root;
     s->raw = 0;
+    s->size = size;
     s->triggers = 0;
     s->n_triggers = 0;
     s->trigger_ends = 0;

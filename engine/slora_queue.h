@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      43
+#define SLORA_QUEUE_VERSION      44
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -417,6 +417,10 @@ typedef struct {
     _Atomic uint64_t   prefix_lookups;      /* admissions that looked */
     _Atomic uint64_t   prefix_hit_tokens;   /* prompt tokens it gave */
     _Atomic uint64_t   prefix_evictions;    /* pages reclaimed from it */
+    _Atomic uint64_t   schema_compiles;     /* constraints compiled, */
+    _Atomic uint64_t   schema_hits;         /* taken as kept, */
+    _Atomic int32_t    schemas_kept;        /* kept, */
+    _Atomic uint64_t   schema_bytes;        /* their bytes */
     _Atomic uint64_t   prediction_accepted; /* predictions' draft tokens
                                                taken, */
     _Atomic uint64_t   prediction_rejected; /* and not */

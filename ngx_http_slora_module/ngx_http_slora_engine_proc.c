@@ -1322,6 +1322,14 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->prefix_evictions, st.prefix_evictions,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->schema_compiles, st.schema_compiles,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->schema_hits, st.schema_hits,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->schemas_kept, st.schemas_kept,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->schema_bytes, (uint64_t) st.schema_bytes,
+                          memory_order_relaxed);
     atomic_store_explicit(&q->prediction_accepted, st.prediction_accepted,
                           memory_order_relaxed);
     atomic_store_explicit(&q->prediction_rejected, st.prediction_rejected,

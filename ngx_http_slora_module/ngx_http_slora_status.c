@@ -13,8 +13,11 @@
 #include "ngx_http_slora_module.h"
 
 
+/* the answers' bounds: every counter at its 20 digits, the status
+ * comes to some 2.8 KB (with the store's part), the metrics to some 16
+ * KB with the histograms */
 #define NGX_HTTP_SLORA_STATUS_SIZE   4096
-#define NGX_HTTP_SLORA_METRICS_SIZE  16384
+#define NGX_HTTP_SLORA_METRICS_SIZE  32768
 
 
 static u_char *ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
@@ -64,6 +67,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"hit_tokens\":%uL,\"evictions\":%uL},"
         "\"prediction\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"lookup\":{\"accepted\":%uL,\"rejected\":%uL},"
+        "\"constraints\":{\"compiles\":%uL,\"hits\":%uL,\"kept\":%D,"
+        "\"bytes\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
         "\"uploads_ahead\":%uL,\"pinned\":%D,"
@@ -99,6 +104,10 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->prediction_rejected),
         ngx_http_slora_ld(q->lookup_accepted),
         ngx_http_slora_ld(q->lookup_rejected),
+        ngx_http_slora_ld(q->schema_compiles),
+        ngx_http_slora_ld(q->schema_hits),
+        ngx_http_slora_ld(q->schemas_kept),
+        ngx_http_slora_ld(q->schema_bytes),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),
         ngx_http_slora_ld(q->adapter_loads),
@@ -413,7 +422,17 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         " computed and not taken.\n"
         "# TYPE slora_lookup_tokens_total counter\n"
         "slora_lookup_tokens_total{kind=\"accepted\"} %uL\n"
-        "slora_lookup_tokens_total{kind=\"rejected\"} %uL\n",
+        "slora_lookup_tokens_total{kind=\"rejected\"} %uL\n"
+        "# HELP slora_constraints_total Requests' constraints (schemas,"
+        " regexes, grammars, choices, tags): compiled at submit, or taken"
+        " as the engine keeps them.\n"
+        "# TYPE slora_constraints_total counter\n"
+        "slora_constraints_total{kind=\"compiled\"} %uL\n"
+        "slora_constraints_total{kind=\"kept\"} %uL\n"
+        "# HELP slora_constraints_kept_bytes The compiled constraints the"
+        " engine keeps, in bytes.\n"
+        "# TYPE slora_constraints_kept_bytes gauge\n"
+        "slora_constraints_kept_bytes %uL\n",
         ngx_http_slora_ld(q->prefix_pages),
         ngx_http_slora_ld(q->prefix_lookups),
         ngx_http_slora_ld(q->prefix_hit_tokens),
@@ -421,7 +440,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->prediction_accepted),
         ngx_http_slora_ld(q->prediction_rejected),
         ngx_http_slora_ld(q->lookup_accepted),
-        ngx_http_slora_ld(q->lookup_rejected));
+        ngx_http_slora_ld(q->lookup_rejected),
+        ngx_http_slora_ld(q->schema_compiles),
+        ngx_http_slora_ld(q->schema_hits),
+        ngx_http_slora_ld(q->schema_bytes));
 
     if (ngx_http_slora_store_stats(r, &ss) == NGX_OK) {
         p = ngx_slprintf(p, end,

@@ -10,7 +10,8 @@
 # lookahead, of tools whose second function's parameters are refused
 # (naming tools[1]), of a Responses text.format refused after a stored
 # history is read; and a greedy guided_choice, guided_regex and
-# json_schema answer, the last on a response continuing a stored one.
+# json_schema answer, the last on a response continuing a stored one;
+# the same choice again taken as the engine keeps it compiled.
 # And the compile must not hold the worker: a request whose regex
 # spends the budget (some 4 ms, bench/RESULTS.md) and a GET /v1/models
 # completed just after it on another connection: with the pool the GET
@@ -116,6 +117,28 @@ like($text{$on}{regex}, qr/^[a-f]{3}-[0-9]{2}\z/,
      "the regex's answer matches it whole: $text{$on}{regex}");
 is($text{$on}{choice}, $text{$off}{choice}, 'the same choice either way');
 is($text{$on}{regex}, $text{$off}{regex}, 'the same match either way');
+
+# the engine keeps what it compiled: the same choice again is taken as
+# kept, compiled no more (/status "constraints", /metrics)
+
+my $before = $servers{0}->status->{constraints} // {};
+my ($again) = json_post($on, @{ $cases{choice} });
+is($again->{status}, 200, 'the choice again: 200');
+my $after = {};
+wait_for(5, sub {
+    $after = $servers{0}->status->{constraints} // {};
+    return ($after->{hits} // 0) > ($before->{hits} // 0);
+});
+is($after->{hits}, ($before->{hits} // 0) + 1,
+   "the engine took it as kept: $after->{hits} taken");
+is($after->{compiles}, $before->{compiles},
+   'and compiled nothing for it: ' . ($after->{compiles} // 'none'));
+ok(($after->{kept} // 0) >= 2 && ($after->{bytes} // 0) > 0,
+   'the choice and the regex kept: '
+   . ($after->{kept} // 'none') . ', ' . ($after->{bytes} // 0) . ' bytes');
+my $m = http_req($on, 'GET', '/metrics')->{body} // '';
+like($m, qr/^slora_constraints_total\{kind="kept"\} \Q$after->{hits}\E$/m,
+     'the metrics count the same');
 
 # a Responses body continuing a stored one: its history is read on the
 # worker, its format compiled on the thread, given that history

@@ -1,0 +1,319 @@
+/*
+ * test_engine_schemas.c: the compiled constraints the engine keeps
+ * (engine/slora_engine_schemas.c), on SmolLM2 on the CPU, through its
+ * stats (what /status shows as "constraints").
+ *
+ *   (a) four requests of one guided_choice, greedy and sampled, at once:
+ *       one compile, three taken as kept, one kept; each answer one of
+ *       the texts.
+ *   (b) the same list after they ended: taken as kept, the greedy answer
+ *       the same as before.
+ *   (c) a list the compiler refuses: refused at submit, nothing kept.
+ *   (d) SLORA_ENGINE_SCHEMAS + 1 regexes, each run in turn: the oldest
+ *       no request holds makes room (kept stays at the bound; the first
+ *       compiled again, the last taken as kept).
+ *   (e) the bound's worth of regexes waiting at once, and one more: the
+ *       one more is its own (compiled, not kept: the same again is
+ *       compiled again), its answer a match; a held entry is not cleared
+ *       for it.
+ *   (f) long regexes, some 280 KB compiled each, in turn: the kept
+ *       bytes reach SLORA_ENGINE_SCHEMA_BYTES before the count's bound
+ *       and stay within it.
+ * The ASan build finds a schema freed while held, or one never freed.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "chat_run.h"
+#include "slora_json.h"
+#include "slora_engine_int.h"
+
+
+static void test_shared(slora_engine_t *e, const slora_tokenizer_t *tok);
+static void test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok);
+static void test_bytes(slora_engine_t *e, const slora_tokenizer_t *tok);
+static void submit(slora_engine_t *e, slora_request_t *req, uint64_t id,
+    int form, const char *text);
+static void run_all(slora_engine_t *e);
+static void collect(void *data, const slora_event_t *ev);
+
+
+static const char  list[] = "[\"positive\",\"negative\",\"neutral\"]";
+
+
+int
+main(void)
+{
+    slora_err_t         err;
+    slora_engine_t     *e;
+    slora_tokenizer_t  *tok;
+
+    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
+    if (tok == NULL) {
+        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
+    }
+
+    e = chat_run_engine(tok);
+
+    test_shared(e, tok);
+    test_bounds(e, tok);
+    test_bytes(e, tok);
+
+    slora_engine_free(e);
+    slora_tokenizer_free(tok);
+
+    return done_testing();
+}
+
+
+/* (a), (b), (c) */
+static void
+test_shared(slora_engine_t *e, const slora_tokenizer_t *tok)
+{
+    int                    i, k, in;
+    char                   text[CHAT_RUN_TOKENS], first[CHAT_RUN_TOKENS];
+    int32_t                ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t             run;
+    slora_err_t            err;
+    slora_request_t        req;
+    slora_engine_stats_t   st;
+
+    static const char  *texts[] = { "positive", "negative", "neutral" };
+
+    chat_run_request(&req, tok, "Is this review positive, negative or "
+                     "neutral? \"The soup was cold.\"", ids, stop);
+    req.sampling.max_tokens = 16;
+
+    for (i = 0; i < 4; i++) {
+        req.sampling.temperature = i == 0 ? 0 : 1.5f;
+        req.sampling.seed = (uint64_t) i;
+        submit(e, &req, (uint64_t) i, SLORA_JSON_FORM_CHOICE, list);
+    }
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == 1 && st.schema_hits == 3 && st.schemas_kept == 1
+       && st.schema_bytes > strlen(list),
+       "(a) four requests of one list: compiled %llu, taken as kept %llu, "
+       "kept %d (%zu bytes)", (unsigned long long) st.schema_compiles,
+       (unsigned long long) st.schema_hits, st.schemas_kept,
+       st.schema_bytes);
+
+    chat_run_steps(e, &run);
+    is_int(run.errors, 0, "(a) no request failed");
+
+    for (i = 0; i < 4; i++) {
+        chat_run_text(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        in = 0;
+
+        for (k = 0; k < 3; k++) {
+            in |= strcmp(text, texts[k]) == 0;
+        }
+
+        ok(in && run.finish[i] == SLORA_FINISH_STOP,
+           "(a) answer %d is one of the texts: %s", i, text);
+
+        if (i == 0) {
+            memcpy(first, text, sizeof(first));
+        }
+    }
+
+    req.sampling.temperature = 0;
+    submit(e, &req, 0, SLORA_JSON_FORM_CHOICE, list);
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == 1 && st.schema_hits == 4
+       && st.schemas_kept == 1,
+       "(b) the list again after they ended: taken as kept (%llu compiled,"
+       " %llu taken)", (unsigned long long) st.schema_compiles,
+       (unsigned long long) st.schema_hits);
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    is_str(text, first, "(b) the same greedy answer");
+
+    req.id = 1;
+    req.json_schema = "[\"a\",\"ab\"]";
+    req.json_schema_len = strlen(req.json_schema);
+    req.json_form = SLORA_JSON_FORM_CHOICE;
+
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR,
+       "(c) a list the compiler refuses is refused: %s", err.msg);
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == 1 && st.schemas_kept == 1,
+       "(c) nothing compiled or kept for it");
+}
+
+
+/* (d), (e) */
+static void
+test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok)
+{
+    int                    i;
+    char                   re[SLORA_ENGINE_SCHEMAS + 2][32];
+    char                   text[CHAT_RUN_TOKENS];
+    int32_t                ids[CHAT_RUN_TOKENS], stop[8];
+    uint64_t               compiles, hits;
+    slora_request_t        req;
+    slora_engine_stats_t   st;
+
+    chat_run_request(&req, tok, "A code, please.", ids, stop);
+    req.sampling.max_tokens = 1;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS + 2; i++) {
+        snprintf(re[i], sizeof(re[i]), "[0-9]{%d}x", i + 1);
+    }
+
+    /* (d) one at a time: each ends before the next */
+    slora_engine_stats(e, &st);
+    compiles = st.schema_compiles;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS + 1; i++) {
+        submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re[i]);
+        run_all(e);
+    }
+
+    slora_engine_stats(e, &st);
+    ok(st.schemas_kept == SLORA_ENGINE_SCHEMAS
+       && st.schema_compiles == compiles + SLORA_ENGINE_SCHEMAS + 1,
+       "(d) %d regexes in turn: each compiled, %d kept",
+       SLORA_ENGINE_SCHEMAS + 1, st.schemas_kept);
+
+    compiles = st.schema_compiles;
+    hits = st.schema_hits;
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re[SLORA_ENGINE_SCHEMAS]);
+    run_all(e);
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re[0]);
+    run_all(e);
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_hits == hits + 1 && st.schema_compiles == compiles + 1,
+       "(d) the last taken as kept, the first (the oldest, cleared for "
+       "it) compiled again");
+
+    /* (e) the bound's worth waiting at once, every entry held, and one
+     * more: its own */
+    req.sampling.max_tokens = 8;
+    compiles = st.schema_compiles;
+    hits = st.schema_hits;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        submit(e, &req, (uint64_t) (100 + i), SLORA_JSON_FORM_REGEX,
+               re[i + 1]);
+    }
+
+    slora_engine_stats(e, &st);
+    ok(st.schemas_kept == SLORA_ENGINE_SCHEMAS
+       && st.schema_hits + st.schema_compiles
+          == hits + compiles + SLORA_ENGINE_SCHEMAS,
+       "(e) %d waiting, each holding its entry", SLORA_ENGINE_SCHEMAS);
+
+    compiles = st.schema_compiles;
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, "[a-z]{3}-[0-9]{2}");
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == compiles + 1
+       && st.schemas_kept == SLORA_ENGINE_SCHEMAS,
+       "(e) one more: compiled, every entry held");
+
+    submit(e, &req, 1, SLORA_JSON_FORM_REGEX, "[a-z]{3}-[0-9]{2}");
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == compiles + 2,
+       "(e) it again: compiled again, as it was not kept");
+
+    {
+        chat_run_t  run;
+
+        memset(&run, 0, sizeof(run));
+
+        while (slora_engine_step(e, collect, &run) == SLORA_OK) {
+            /* void */
+        }
+
+        is_int(run.errors, 0, "(e) no request failed");
+        chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+        ok(strlen(text) == 6 && text[3] == '-'
+           && strspn(text, "abcdefghijklmnopqrstuvwxyz") == 3
+           && strspn(text + 4, "0123456789") == 2,
+           "(e) its own schema's answer a match: %s", text);
+    }
+}
+
+
+/* (f) */
+static void
+test_bytes(slora_engine_t *e, const slora_tokenizer_t *tok)
+{
+    int                    i;
+    char                   re[32];
+    size_t                 most;
+    int32_t                ids[CHAT_RUN_TOKENS], stop[8];
+    slora_request_t        req;
+    slora_engine_stats_t   st;
+
+    chat_run_request(&req, tok, "Say anything.", ids, stop);
+    req.sampling.max_tokens = 1;
+    most = 0;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        snprintf(re, sizeof(re), "(\\w|.){1,%d}", 370 + i);
+        submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re);
+        run_all(e);
+
+        slora_engine_stats(e, &st);
+        most = st.schema_bytes > most ? st.schema_bytes : most;
+    }
+
+    diag("(f) kept %d, %zu bytes at most", st.schemas_kept, most);
+    ok(most <= SLORA_ENGINE_SCHEMA_BYTES
+       && st.schemas_kept < SLORA_ENGINE_SCHEMAS
+       && most > SLORA_ENGINE_SCHEMA_BYTES / 2,
+       "(f) %d long regexes: the kept bytes reach the bound and stay "
+       "within it (%zu of %zu), fewer kept than the count's bound (%d)",
+       SLORA_ENGINE_SCHEMAS, most, SLORA_ENGINE_SCHEMA_BYTES,
+       st.schemas_kept);
+}
+
+
+static void
+submit(slora_engine_t *e, slora_request_t *req, uint64_t id, int form,
+    const char *text)
+{
+    slora_err_t  err;
+
+    req->id = id;
+    req->json_schema = text;
+    req->json_schema_len = strlen(text);
+    req->json_form = form;
+
+    if (slora_engine_submit(e, req, &err) != SLORA_OK) {
+        BAIL_OUT("submit %s: %s", text, err.msg);
+    }
+}
+
+
+static void
+run_all(slora_engine_t *e)
+{
+    chat_run_t  run;
+
+    chat_run_steps(e, &run);
+
+    if (run.errors > 0) {
+        BAIL_OUT("a request failed: %s", run.error);
+    }
+}
+
+
+/* chat_run_event's for request 0, errors of every request counted. */
+static void
+collect(void *data, const slora_event_t *ev)
+{
+    if (ev->id == 0 || ev->type == SLORA_EV_ERROR) {
+        chat_run_event(data, ev);
+    }
+}

@@ -317,6 +317,7 @@ slora_engine_free(slora_engine_t *e)
 
     /* the threads first: they write to wake_fd */
     slora_catalog_free(e->catalog);
+    slora_engine_schemas_stop(e);
     slora_engine_drop_checked(e);
 
     if (e->prefetch != NULL) {
@@ -774,6 +775,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_catalog_poll(e->catalog);
     slora_engine_prefetch_install(e);
+    slora_engine_schemas_install(e);
     t.installed = slora_now_ns();
 
     while (e->n_cancel > 0) {
@@ -913,6 +915,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 
     for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
         st->schemas_kept += e->schemas[i].schema != NULL;
+        st->schemas_compiling += e->schemas[i].compiling;
     }
     st->prediction_accepted = e->prediction_accepted;
     st->prediction_rejected = e->prediction_rejected;

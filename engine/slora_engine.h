@@ -463,6 +463,9 @@ typedef struct {
     uint64_t          schema_hits;          /* and taken as kept
                                                (slora_engine_schemas.c) */
     int32_t           schemas_kept;         /* compiled ones kept, */
+    int32_t           schemas_compiling;    /* on the compile thread
+                                               (slora_engine_schema_ready),
+                                               */
     size_t            schema_bytes;         /* their bytes */
 } slora_engine_stats_t;
 
@@ -594,9 +597,20 @@ int32_t slora_engine_check_files(slora_engine_t *e, const char **name);
 int slora_engine_tenant(slora_engine_t *e, const char *name,
     const slora_catalog_tenant_t **t, slora_err_t *err);
 
-/* Readable (an eventfd) when the catalog or prefetch thread has news;
- * slora_engine_step() reads it. */
+/* Readable (an eventfd) when the catalog, prefetch or compile thread has
+ * news; slora_engine_step() reads it. */
 int slora_engine_wake_fd(const slora_engine_t *e);
+
+/* 1 where a request of the constraint text (json_form form) may be
+ * submitted now without a compile on the engine's thread: the engine
+ * keeps it compiled (or the submit must compile it: none can be made
+ * ahead, or the compile thread refused it and the submit says why). 0:
+ * it compiles on the engine's compile thread; the wake fd is written
+ * when it is done, and the caller holds the request back until a later
+ * call says 1. A caller that cannot hold requests back just submits:
+ * the submit compiles. */
+int slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
+    size_t len);
 
 /* The code for a status slora_engine_submit() or an admin call returned. */
 slora_errcode_e slora_engine_errcode(int status);

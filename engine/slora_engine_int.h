@@ -54,7 +54,11 @@
                                                some 230 KB) */
 
 
-/* A compiled constraint kept (slora_engine_schemas.c). */
+/* A compiled constraint kept (slora_engine_schemas.c): empty (text NULL),
+ * compiling on the compile thread, compiled (schema), or refused there
+ * (neither). */
+typedef struct slora_engine_compiler_s  slora_engine_compiler_t;
+
 typedef struct {
     slora_json_schema_t    *schema;         /* NULL: an empty entry */
     char                   *text;           /* its text, the key, */
@@ -64,6 +68,7 @@ typedef struct {
     size_t                  size;           /* the schema's bytes and the
                                                text's */
     uint32_t                refs;           /* requests holding it */
+    unsigned                compiling:1;
     uint64_t                used;           /* the clock at its last
                                                taking */
 } slora_engine_schema_t;
@@ -213,6 +218,7 @@ struct slora_engine_s {
     int32_t                *guard_ids;      /* [n_guard_ids]: that list */
     int32_t                 n_guard_ids;
     slora_engine_schema_t   schemas[SLORA_ENGINE_SCHEMAS];
+    slora_engine_compiler_t *compiler;      /* NULL: not started */
     uint64_t                schema_clock;
     size_t                  schema_bytes;   /* the kept entries' */
     uint64_t                schema_compiles;
@@ -366,6 +372,8 @@ slora_json_schema_t *slora_engine_schema_take(slora_engine_t *e, int form,
     slora_err_t *err);
 void slora_engine_schema_drop(slora_engine_schema_t *held,
     slora_json_schema_t *s);
+void slora_engine_schemas_install(slora_engine_t *e);
+void slora_engine_schemas_stop(slora_engine_t *e);
 void slora_engine_schemas_free(slora_engine_t *e);
 
 /* slora_engine_lazy.c */

@@ -1,33 +1,69 @@
 /*
- * slora_engine_schemas.c: the compiled constraints the engine keeps. A
- * request's schema (or regex, grammar, choice, structural tag) is
- * compiled at its submit on the engine thread, between steps, where a
- * compile that spends its work budget (some 4 ms, bench/RESULTS.md)
- * holds every running request's next token. Clients send the same
- * constraint again and again (one application's response_format, one
- * set of tools, the n choices of one request), so the engine keeps the
- * last SLORA_ENGINE_SCHEMAS compiled, by form and text, and a request
- * of one of them takes it as it is.
+ * slora_engine_schemas.c: the compiled constraints the engine keeps, and
+ * their compiles off its step loop. A request's schema (or regex,
+ * grammar, choice, structural tag) is compiled at its submit, on the
+ * engine thread between steps, where a compile that spends its work
+ * budget (some 4 ms, bench/RESULTS.md) holds every running request's
+ * next token. Clients send the same constraint again and again (one
+ * application's response_format, one set of tools, the n choices of one
+ * request), so the engine keeps the last SLORA_ENGINE_SCHEMAS compiled,
+ * by form and text, and a request of one of them takes it as it is. A
+ * caller that can hold a request back (nginx's engine process) asks
+ * slora_engine_schema_ready() first: a constraint not kept is compiled
+ * on the engine's compile thread, and the request submitted once it is
+ * kept, so that no compile runs on the step loop at all.
  *
  * The one idea: a compiled schema is read only once made (one
  * allocation, which nothing writes after its compile), so requests share
  * one, counted. The least recently taken that no request holds makes
- * room; where every entry is held, or the schema alone is over
- * SLORA_ENGINE_SCHEMA_BYTES, the compile is the request's own, freed
- * with it. The entries hold at most SLORA_ENGINE_SCHEMA_BYTES between
- * them.
+ * room; where every entry is held or compiling, the compile is the
+ * request's own, freed with it. The entries hold at most
+ * SLORA_ENGINE_SCHEMA_BYTES between them (one alone may go over, until
+ * the next makes room). The compile thread reads only its job's copy of
+ * the text and writes only the job; the engine thread installs the done
+ * jobs into their entries.
  */
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "slora_engine_int.h"
 
 
+typedef struct slora_engine_job_s  slora_engine_job_t;
+
+struct slora_engine_job_s {
+    slora_engine_job_t     *next;
+    uint32_t                entry;          /* its index in e->schemas */
+    int                     form;
+    char                   *text;           /* the entry's, which stays
+                                               while it compiles */
+    size_t                  len;
+    slora_json_schema_t    *schema;         /* NULL: refused */
+};
+
+struct slora_engine_compiler_s {
+    pthread_t               thread;
+    pthread_mutex_t         lock;
+    pthread_cond_t          cond;
+    slora_engine_job_t     *todo;
+    slora_engine_job_t     *done;
+    int                     stop;
+    int                     wake_fd;
+};
+
+
+static void *slora_engine_compiler_run(void *data);
+static int slora_engine_compiler_start(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_find(slora_engine_t *e,
     int form, const char *text, size_t len, uint64_t hash);
 static slora_engine_schema_t *slora_engine_schema_room(slora_engine_t *e,
-    size_t size);
+    size_t size, const slora_engine_schema_t *keep);
+static int slora_engine_schema_set(slora_engine_t *e,
+    slora_engine_schema_t *k, int form, const char *text, size_t len,
+    uint64_t hash);
 static void slora_engine_schema_clear(slora_engine_t *e,
     slora_engine_schema_t *k);
 
@@ -42,7 +78,6 @@ slora_json_schema_t *
 slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     size_t len, slora_engine_schema_t **held, slora_err_t *err)
 {
-    char                   *copy;
     size_t                  size;
     uint64_t                hash;
     slora_json_schema_t    *s;
@@ -53,7 +88,7 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
 
     k = slora_engine_schema_find(e, form, text, len, hash);
 
-    if (k != NULL) {
+    if (k != NULL && k->schema != NULL) {
         k->refs++;
         k->used = ++e->schema_clock;
         e->schema_hits++;
@@ -67,28 +102,27 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     }
 
     e->schema_compiles++;
+
+    if (k != NULL) {
+        /* compiling on the thread, or refused there: this one is the
+         * request's own */
+        return s;
+    }
+
     size = slora_json_schema_size(s) + len;
+    k = slora_engine_schema_room(e, size, NULL);
 
-    k = slora_engine_schema_room(e, size);
-    copy = k != NULL ? malloc(len + 1) : NULL;
-
-    if (copy == NULL) {
+    if (k == NULL || slora_engine_schema_set(e, k, form, text, len, hash)
+                     != SLORA_OK)
+    {
         /* every entry held, too big to keep, or no memory for the key:
          * the request's own */
         return s;
     }
 
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-
     k->schema = s;
-    k->text = copy;
-    k->len = len;
-    k->hash = hash;
-    k->form = form;
     k->size = size;
     k->refs = 1;
-    k->used = ++e->schema_clock;
     e->schema_bytes += size;
     *held = k;
 
@@ -110,16 +144,244 @@ slora_engine_schema_drop(slora_engine_schema_t *held, slora_json_schema_t *s)
 }
 
 
+/*
+ * 1 where a request of text in form may be submitted now without a
+ * compile on the step loop (kept; or it cannot be compiled ahead: the
+ * entries all held or compiling, no memory, or the compile thread
+ * refused it, and the submit compiles it, or says why not). 0: it is
+ * compiling on the compile thread; the engine's wake fd is written when
+ * it is done, and the request waits for a later call to say 1.
+ */
+int
+slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
+    size_t len)
+{
+    uint64_t                hash;
+    slora_engine_job_t     *job;
+    slora_engine_schema_t  *k;
+
+    slora_engine_schemas_install(e);
+
+    hash = slora_fnv1a(text, len);
+    k = slora_engine_schema_find(e, form, text, len, hash);
+
+    if (k != NULL) {
+        if (k->schema != NULL) {
+            /* the most recent: kept for the submit that follows */
+            k->used = ++e->schema_clock;
+            return 1;
+        }
+
+        if (k->compiling) {
+            return 0;
+        }
+
+        /* refused on the thread: the submit says why */
+        slora_engine_schema_clear(e, k);
+        return 1;
+    }
+
+    if (e->compiler == NULL && slora_engine_compiler_start(e) != SLORA_OK) {
+        return 1;
+    }
+
+    k = slora_engine_schema_room(e, 0, NULL);
+    job = k != NULL ? calloc(1, sizeof(slora_engine_job_t)) : NULL;
+
+    if (job == NULL
+        || slora_engine_schema_set(e, k, form, text, len, hash) != SLORA_OK)
+    {
+        free(job);
+        return 1;
+    }
+
+    k->compiling = 1;
+    job->entry = (uint32_t) (k - e->schemas);
+    job->form = form;
+    job->text = k->text;
+    job->len = len;
+
+    pthread_mutex_lock(&e->compiler->lock);
+    job->next = e->compiler->todo;
+    e->compiler->todo = job;
+    pthread_cond_signal(&e->compiler->cond);
+    pthread_mutex_unlock(&e->compiler->lock);
+
+    return 0;
+}
+
+
+/* The compile thread stopped (the engine's end begins: before its wake
+ * fd closes). Jobs not done are dropped with their entries. */
+void
+slora_engine_schemas_stop(slora_engine_t *e)
+{
+    slora_engine_job_t  *job;
+
+    if (e->compiler == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&e->compiler->lock);
+    e->compiler->stop = 1;
+    pthread_cond_signal(&e->compiler->cond);
+    pthread_mutex_unlock(&e->compiler->lock);
+
+    pthread_join(e->compiler->thread, NULL);
+
+    while (e->compiler->todo != NULL || e->compiler->done != NULL) {
+        job = e->compiler->todo != NULL ? e->compiler->todo
+                                        : e->compiler->done;
+
+        if (job == e->compiler->todo) {
+            e->compiler->todo = job->next;
+
+        } else {
+            e->compiler->done = job->next;
+        }
+
+        slora_json_schema_free(job->schema);
+        free(job);
+    }
+
+    pthread_mutex_destroy(&e->compiler->lock);
+    pthread_cond_destroy(&e->compiler->cond);
+    free(e->compiler);
+    e->compiler = NULL;
+}
+
+
 /* Every kept schema freed: the engine's end, no request left. */
 void
 slora_engine_schemas_free(slora_engine_t *e)
 {
     uint32_t  i;
 
+    slora_engine_schemas_stop(e);
+
     for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        if (e->schemas[i].schema != NULL) {
+        if (e->schemas[i].text != NULL) {
             slora_engine_schema_clear(e, &e->schemas[i]);
         }
+    }
+}
+
+
+static int
+slora_engine_compiler_start(slora_engine_t *e)
+{
+    slora_engine_compiler_t  *c;
+
+    c = calloc(1, sizeof(slora_engine_compiler_t));
+    if (c == NULL) {
+        return SLORA_ERROR;
+    }
+
+    c->wake_fd = e->wake_fd;
+
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        return SLORA_ERROR;
+    }
+
+    if (pthread_cond_init(&c->cond, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return SLORA_ERROR;
+    }
+
+    if (pthread_create(&c->thread, NULL, slora_engine_compiler_run, c) != 0)
+    {
+        pthread_cond_destroy(&c->cond);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return SLORA_ERROR;
+    }
+
+    e->compiler = c;
+
+    return SLORA_OK;
+}
+
+
+/* The compile thread: one job at a time, the engine woken after each. */
+static void *
+slora_engine_compiler_run(void *data)
+{
+    ssize_t                   w;
+    uint64_t                  one;
+    slora_err_t               err;
+    slora_engine_job_t       *job;
+    slora_engine_compiler_t  *c = data;
+
+    one = 1;
+
+    pthread_mutex_lock(&c->lock);
+
+    for ( ;; ) {
+        while (c->todo == NULL && !c->stop) {
+            pthread_cond_wait(&c->cond, &c->lock);
+        }
+
+        if (c->stop) {
+            break;
+        }
+
+        job = c->todo;
+        c->todo = job->next;
+        pthread_mutex_unlock(&c->lock);
+
+        job->schema = slora_json_form_parse(job->form, job->text, job->len,
+                                            &err);
+
+        pthread_mutex_lock(&c->lock);
+        job->next = c->done;
+        c->done = job;
+
+        if (c->wake_fd >= 0) {
+            w = write(c->wake_fd, &one, sizeof(one));
+            (void) w;
+        }
+    }
+
+    pthread_mutex_unlock(&c->lock);
+
+    return NULL;
+}
+
+
+/* The compile thread's done jobs into their entries (the engine thread,
+ * at each step and each slora_engine_schema_ready). */
+void
+slora_engine_schemas_install(slora_engine_t *e)
+{
+    slora_engine_job_t     *job, *next;
+    slora_engine_schema_t  *k;
+
+    if (e->compiler == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&e->compiler->lock);
+    job = e->compiler->done;
+    e->compiler->done = NULL;
+    pthread_mutex_unlock(&e->compiler->lock);
+
+    for ( /* void */ ; job != NULL; job = next) {
+        next = job->next;
+        k = &e->schemas[job->entry];
+        k->compiling = 0;
+        k->used = ++e->schema_clock;
+
+        if (job->schema != NULL) {
+            e->schema_compiles++;
+            k->size = slora_json_schema_size(job->schema) + k->len;
+            slora_engine_schema_room(e, k->size, k);
+            k->schema = job->schema;
+            e->schema_bytes += k->size;
+        }
+
+        free(job);
     }
 }
 
@@ -134,7 +396,7 @@ slora_engine_schema_find(slora_engine_t *e, int form, const char *text,
     for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
         k = &e->schemas[i];
 
-        if (k->schema != NULL && k->hash == hash && k->len == len
+        if (k->text != NULL && k->hash == hash && k->len == len
             && k->form == form && memcmp(k->text, text, len) == 0)
         {
             return k;
@@ -146,10 +408,13 @@ slora_engine_schema_find(slora_engine_t *e, int form, const char *text,
 
 
 /* An empty entry for a schema of size bytes, the least recently taken
- * of those no request holds cleared while the entries would hold too
- * much; NULL: none to clear, or size alone is over the bound. */
+ * of those no request holds (not keep, not compiling) cleared while the
+ * entries would hold too much; NULL: none to clear, or size alone is
+ * over the bound. With keep (an entry whose compile is done) only the
+ * bytes are made room for. */
 static slora_engine_schema_t *
-slora_engine_schema_room(slora_engine_t *e, size_t size)
+slora_engine_schema_room(slora_engine_t *e, size_t size,
+    const slora_engine_schema_t *keep)
 {
     uint32_t                i;
     slora_engine_schema_t  *k, *empty, *oldest;
@@ -165,17 +430,17 @@ slora_engine_schema_room(slora_engine_t *e, size_t size)
         for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
             k = &e->schemas[i];
 
-            if (k->schema == NULL) {
+            if (k->text == NULL) {
                 empty = empty != NULL ? empty : k;
 
-            } else if (k->refs == 0
+            } else if (k != keep && k->refs == 0 && !k->compiling
                        && (oldest == NULL || k->used < oldest->used))
             {
                 oldest = k;
             }
         }
 
-        if (empty != NULL
+        if ((empty != NULL || keep != NULL)
             && e->schema_bytes + size <= SLORA_ENGINE_SCHEMA_BYTES)
         {
             return empty;
@@ -190,11 +455,35 @@ slora_engine_schema_room(slora_engine_t *e, size_t size)
 }
 
 
+/* k (empty) takes text as its key, its schema to come. */
+static int
+slora_engine_schema_set(slora_engine_t *e, slora_engine_schema_t *k,
+    int form, const char *text, size_t len, uint64_t hash)
+{
+    k->text = malloc(len + 1);
+    if (k->text == NULL) {
+        return SLORA_ERROR;
+    }
+
+    memcpy(k->text, text, len);
+    k->text[len] = '\0';
+    k->len = len;
+    k->hash = hash;
+    k->form = form;
+    k->used = ++e->schema_clock;
+
+    return SLORA_OK;
+}
+
+
 static void
 slora_engine_schema_clear(slora_engine_t *e, slora_engine_schema_t *k)
 {
-    e->schema_bytes -= k->size;
-    slora_json_schema_free(k->schema);
+    if (k->schema != NULL) {
+        e->schema_bytes -= k->size;
+        slora_json_schema_free(k->schema);
+    }
+
     free(k->text);
     memset(k, 0, sizeof(*k));
 }

@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      44
+#define SLORA_QUEUE_VERSION      45
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -420,6 +420,7 @@ typedef struct {
     _Atomic uint64_t   schema_compiles;     /* constraints compiled, */
     _Atomic uint64_t   schema_hits;         /* taken as kept, */
     _Atomic int32_t    schemas_kept;        /* kept, */
+    _Atomic int32_t    schemas_compiling;   /* on the compile thread, */
     _Atomic uint64_t   schema_bytes;        /* their bytes */
     _Atomic uint64_t   prediction_accepted; /* predictions' draft tokens
                                                taken, */

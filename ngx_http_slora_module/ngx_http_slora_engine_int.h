@@ -29,7 +29,9 @@ typedef struct {
     uint8_t                     *cancelled;   /* [n_slots] */
     uint8_t                     *dirty;       /* [n_slots] */
     uint8_t                     *pending;     /* [n_slots] ops waiting on
-                                                 the catalog */
+                                                 the catalog, generations
+                                                 on their constraint's
+                                                 compile */
     uint32_t                    *dirty_list;  /* [n_slots] */
     uint8_t                     *held;        /* [n_slots]: active or
                                                  pending, for recover */

@@ -16,7 +16,9 @@
  * answered here, on the engine's thread, into the slot's prompt buffer;
  * one whose catalog entry is still being read from Redis waits in the
  * pending set and is retried after every step, which runs whenever the
- * engine's wake fd says the catalog has news. An engine error becomes an
+ * engine's wake fd says the catalog has news. So does a generation whose
+ * constraint the engine compiles on its compile thread
+ * (slora_engine_schema_ready), so that no compile holds this loop. An engine error becomes an
  * HTTP status and an OpenAI error code in the slot
  * (ngx_http_slora_engine_fail), so the worker answers 403, 404 or 503 for
  * what the engine found at resolution.
@@ -504,12 +506,20 @@ ngx_http_slora_engine_take(ngx_http_slora_engine_ctx_t *ec)
 static void
 ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 {
-    int               rc;
+    int               rc, ready;
     slora_err_t       err;
     slora_slot_t     *s;
     slora_request_t   req;
 
     s = slora_queue_slot(ec->q, i);
+
+    /* a generation out of the pending set, where it waited on its
+     * compile; back in it below while it still does (an op comes here
+     * only fresh from the ring) */
+    if (ec->pending[i]) {
+        ec->pending[i] = 0;
+        ec->n_pending--;
+    }
 
     if (atomic_load(&s->cancel)) {
         slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);
@@ -556,6 +566,20 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 
     s->adapter[SLORA_QUEUE_ADAPTER_LEN - 1] = '\0';
     s->tenant[SLORA_QUEUE_TENANT_LEN - 1] = '\0';
+
+    /* a constraint the engine does not keep compiled is compiled on its
+     * compile thread, not on this loop: the slot waits in the pending
+     * set, retried after each step (the thread wakes the engine) */
+    ready = s->schema_len == 0
+            || slora_engine_schema_ready(ec->engine, s->schema_form,
+                                         slora_queue_schema(ec->q, i),
+                                         s->schema_len);
+
+    if (!ready) {
+        ec->pending[i] = 1;
+        ec->n_pending++;
+        return;
+    }
 
     ngx_memzero(&req, sizeof(req));
     req.id = ((uint64_t) s->gen << 32) | i;
@@ -893,11 +917,20 @@ ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
             s = slora_queue_slot(ec->q, i);
 
             if (atomic_load(&s->cancel)) {
-                ngx_http_slora_engine_abandon(ec, i, s);
+                if (s->op != SLORA_OP_GENERATE) {
+                    ngx_http_slora_engine_abandon(ec, i, s);
+                }
+
                 ec->pending[i] = 0;
                 ec->n_pending--;
                 slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);
                 ngx_http_slora_engine_mark(ec, i);
+                continue;
+            }
+
+            if (s->op == SLORA_OP_GENERATE) {
+                /* a generation waiting on its constraint's compile */
+                ngx_http_slora_engine_submit(ec, i);
                 continue;
             }
 
@@ -1327,6 +1360,8 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->schema_hits, st.schema_hits,
                           memory_order_relaxed);
     atomic_store_explicit(&q->schemas_kept, st.schemas_kept,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->schemas_compiling, st.schemas_compiling,
                           memory_order_relaxed);
     atomic_store_explicit(&q->schema_bytes, (uint64_t) st.schema_bytes,
                           memory_order_relaxed);

@@ -68,7 +68,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"prediction\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"lookup\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"constraints\":{\"compiles\":%uL,\"hits\":%uL,\"kept\":%D,"
-        "\"bytes\":%uL},"
+        "\"compiling\":%D,\"bytes\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
         "\"uploads_ahead\":%uL,\"pinned\":%D,"
@@ -107,6 +107,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->schema_compiles),
         ngx_http_slora_ld(q->schema_hits),
         ngx_http_slora_ld(q->schemas_kept),
+        ngx_http_slora_ld(q->schemas_compiling),
         ngx_http_slora_ld(q->schema_bytes),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),

@@ -136,6 +136,29 @@ is($after->{compiles}, $before->{compiles},
 ok(($after->{kept} // 0) >= 2 && ($after->{bytes} // 0) > 0,
    'the choice and the regex kept: '
    . ($after->{kept} // 'none') . ', ' . ($after->{bytes} // 0) . ' bytes');
+
+# a constraint the engine does not keep is compiled on its compile
+# thread before the request is submitted, which then takes it as kept
+
+$before = $after;
+my ($fresh, $fj) = json_post($on, '/v1/completions',
+                        { model => 'base', prompt => 'A tag:',
+                          temperature => 0, max_tokens => 16,
+                          guided_regex => '#[a-z]{4}' });
+is($fresh->{status}, 200, 'a new regex: 200');
+like($fj->{choices}[0]{text} // '', qr/^#[a-z]{4}\z/,
+     'its answer matches it: ' . ($fj->{choices}[0]{text} // 'none'));
+wait_for(5, sub {
+    $after = $servers{0}->status->{constraints} // {};
+    return ($after->{compiles} // 0) > ($before->{compiles} // 0);
+});
+ok(($after->{compiles} // 0) == ($before->{compiles} // 0) + 1
+   && ($after->{hits} // 0) == ($before->{hits} // 0) + 1
+   && ($after->{compiling} // -1) == 0,
+   'compiled once, on the thread, then taken as kept by its submit: '
+   . "compiles $before->{compiles} -> " . ($after->{compiles} // '?')
+   . ", hits $before->{hits} -> " . ($after->{hits} // '?'));
+
 my $m = http_req($on, 'GET', '/metrics')->{body} // '';
 like($m, qr/^slora_constraints_total\{kind="kept"\} \Q$after->{hits}\E$/m,
      'the metrics count the same');

@@ -19,9 +19,16 @@
  *   (f) long regexes, some 280 KB compiled each, in turn: the kept
  *       bytes reach SLORA_ENGINE_SCHEMA_BYTES before the count's bound
  *       and stay within it.
+ *   (g) slora_engine_schema_ready: a constraint not kept compiles on the
+ *       compile thread (0, compiling 1; asked again, no second compile),
+ *       the wake fd is written when it is done, then 1 and the submit
+ *       takes it as kept; one the compiler refuses says 1 once done, and
+ *       the submit refuses it with the compiler's reason, nothing kept;
+ *       the engine freed with a compile on the thread.
  * The ASan build finds a schema freed while held, or one never freed.
  */
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +42,8 @@
 static void test_shared(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_bytes(slora_engine_t *e, const slora_tokenizer_t *tok);
+static void test_ready(slora_engine_t *e, const slora_tokenizer_t *tok);
+static int woken(slora_engine_t *e);
 static void submit(slora_engine_t *e, slora_request_t *req, uint64_t id,
     int form, const char *text);
 static void run_all(slora_engine_t *e);
@@ -61,7 +70,12 @@ main(void)
     test_shared(e, tok);
     test_bounds(e, tok);
     test_bytes(e, tok);
+    test_ready(e, tok);
 
+    /* the engine's end with a compile on the thread */
+    is_int(slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX,
+                                     "(\\w|.){1,399}", 14), 0,
+           "(g) a compile on the thread as the engine is freed");
     slora_engine_free(e);
     slora_tokenizer_free(tok);
 
@@ -316,4 +330,92 @@ collect(void *data, const slora_event_t *ev)
     if (ev->id == 0 || ev->type == SLORA_EV_ERROR) {
         chat_run_event(data, ev);
     }
+}
+
+
+/* (g) */
+static void
+test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
+{
+    int                    r1, r2;
+    char                   text[CHAT_RUN_TOKENS];
+    int32_t                ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t             run;
+    slora_err_t            err;
+    slora_request_t        req;
+    slora_engine_stats_t   st, was;
+
+    static const char  re[] = "[a-z]{2}=[0-9]{3}";
+    static const char  bad[] = "[\"a\",\"ab\"]";
+
+    chat_run_request(&req, tok, "A setting, please.", ids, stop);
+    req.sampling.max_tokens = 16;
+    slora_engine_stats(e, &was);
+
+    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+                                   strlen(re));
+    r2 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+                                   strlen(re));
+    slora_engine_stats(e, &st);
+    ok(r1 == 0 && r2 == 0 && st.schemas_compiling == 1
+       && st.schema_compiles == was.schema_compiles,
+       "(g) a new regex: compiling on the thread (%d, %d; %d compiling)",
+       r1, r2, st.schemas_compiling);
+
+    ok(woken(e), "(g) the wake fd written when it is done");
+    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+                                   strlen(re));
+    slora_engine_stats(e, &st);
+    ok(r1 == 1 && st.schemas_compiling == 0
+       && st.schema_compiles == was.schema_compiles + 1,
+       "(g) then ready, compiled once (%llu)",
+       (unsigned long long) (st.schema_compiles - was.schema_compiles));
+
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re);
+    slora_engine_stats(e, &st);
+    ok(st.schema_hits == was.schema_hits + 1
+       && st.schema_compiles == was.schema_compiles + 1,
+       "(g) its submit takes it as kept, compiles nothing");
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    ok(run.errors == 0 && strlen(text) == 6 && text[2] == '='
+       && strspn(text, "abcdefghijklmnopqrstuvwxyz") == 2
+       && strspn(text + 3, "0123456789") == 3,
+       "(g) its answer a match: %s", text);
+
+    slora_engine_stats(e, &was);
+    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_CHOICE, bad,
+                                   strlen(bad));
+    ok(r1 == 0 && woken(e), "(g) a list the compiler refuses: on the "
+       "thread, then the wake fd");
+    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_CHOICE, bad,
+                                   strlen(bad));
+    slora_engine_stats(e, &st);
+    ok(r1 == 1 && st.schemas_kept == was.schemas_kept
+       && st.schemas_compiling == 0,
+       "(g) then 1, nothing kept for it");
+
+    req.id = 1;
+    req.json_schema = bad;
+    req.json_schema_len = strlen(bad);
+    req.json_form = SLORA_JSON_FORM_CHOICE;
+
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "the start of the other") != NULL,
+       "(g) its submit refuses it with the compiler's reason: %s", err.msg);
+}
+
+
+/* 1 once the engine's wake fd is readable (5 s at most); a step reads
+ * it. */
+static int
+woken(slora_engine_t *e)
+{
+    struct pollfd  pfd;
+
+    pfd.fd = slora_engine_wake_fd(e);
+    pfd.events = POLLIN;
+
+    return poll(&pfd, 1, 5000) == 1;
 }

@@ -99,7 +99,7 @@ void
 ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
     int                           timeout, rc, busy, wake;
-    uint32_t                      was_active;
+    uint32_t                      was_active, retried;
     ngx_uint_t                    failures, poll_failures;
     int64_t                       t0;
     uint64_t                      v;
@@ -318,7 +318,14 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             busy = (rc == SLORA_OK);
 
             if (ec.n_pending) {
+                retried = ec.n_active;
                 ngx_http_slora_engine_retry(&ec);
+
+                /* a generation whose compile was done is in the engine
+                 * now: step it at once, not after poll's second */
+                if (ec.n_active > retried) {
+                    busy = 1;
+                }
             }
         }
 

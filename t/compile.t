@@ -27,7 +27,7 @@ use warnings;
 use lib 't/lib';
 use SloraTest;
 use Test::More;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 
 my $PORT = 18184;
 my $PORT_OFF = 18185;
@@ -162,6 +162,29 @@ ok(($after->{compiles} // 0) == ($before->{compiles} // 0) + 1
 my $m = http_req($on, 'GET', '/metrics')->{body} // '';
 like($m, qr/^slora_constraints_total\{kind="kept"\} \Q$after->{hits}\E$/m,
      'the metrics count the same');
+
+# the slot that waited on the compile is stepped as soon as it is in the
+# engine, not after the engine's idle poll (a second): a new regex's
+# request takes about what the same request takes again, kept
+
+my %took;
+
+for my $k (1 .. 3) {
+    my $body = { model => 'base', prompt => 'A tag:', temperature => 0,
+                 max_tokens => 1, guided_regex => "#[a-z]{$k}x" };
+
+    for my $pass ('new', 'kept') {
+        my $t = time;
+        my ($r) = json_post($on, '/v1/completions', $body);
+        $took{$pass}[$k] = time - $t;
+        is($r->{status}, 200, "regex $k, $pass: 200");
+    }
+
+    ok($took{new}[$k] - $took{kept}[$k] < 0.5,
+       sprintf('regex %d: its first request not held by the idle poll '
+               . '(%.0f ms, then %.0f ms kept)', $k,
+               1000 * $took{new}[$k], 1000 * $took{kept}[$k]));
+}
 
 # a Responses body continuing a stored one: its history is read on the
 # worker, its format compiled on the thread, given that history

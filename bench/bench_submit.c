@@ -30,6 +30,33 @@
 #include "slora_json.h"
 
 
+/* req submitted three times in a row (ids 0 to 2), each submit's time
+ * printed under name. */
+static int
+bench_submit_three(slora_engine_t *e, slora_request_t *req,
+    const char *name)
+{
+    int          r;
+    int64_t      t0;
+    slora_err_t  err;
+
+    for (r = 0; r < 3; r++) {
+        req->id = (uint64_t) r;
+        t0 = slora_now_ns();
+
+        if (slora_engine_submit(e, req, &err) != SLORA_OK) {
+            fprintf(stderr, "bench_submit: %s\n", err.msg);
+            return SLORA_ERROR;
+        }
+
+        printf("%-12s request %d: %8.1f us\n", name, r,
+               (double) (slora_now_ns() - t0) / 1e3);
+    }
+
+    return SLORA_OK;
+}
+
+
 /* Constraint t's text into buf, and req's form for it. */
 static void
 bench_submit_constraint(int t, slora_request_t *req, char *buf, size_t cap)
@@ -85,9 +112,8 @@ bench_submit_constraint(int t, slora_request_t *req, char *buf, size_t cap)
 int
 main(void)
 {
-    int                  t, r;
+    int                  t;
     char                 text[64];
-    int64_t              t0;
     int32_t              ids[CHAT_RUN_TOKENS], stop[8];
     chat_run_t           run;
     slora_err_t          err;
@@ -118,17 +144,8 @@ main(void)
         req.json_trigger = triggers[t];
         req.json_trigger_len = strlen(triggers[t]);
 
-        for (r = 0; r < 3; r++) {
-            req.id = (uint64_t) r;
-            t0 = slora_now_ns();
-
-            if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-                fprintf(stderr, "bench_submit: %s\n", err.msg);
-                return 1;
-            }
-
-            printf("%-12s request %d: %8.1f us\n", triggers[t], r,
-                   (double) (slora_now_ns() - t0) / 1e3);
+        if (bench_submit_three(e, &req, triggers[t]) != SLORA_OK) {
+            return 1;
         }
 
         /* the requests run: request 0's one token */
@@ -143,17 +160,8 @@ main(void)
     for (t = 0; t < 3; t++) {
         bench_submit_constraint(t, &req, cons, sizeof(cons));
 
-        for (r = 0; r < 3; r++) {
-            req.id = (uint64_t) r;
-            t0 = slora_now_ns();
-
-            if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-                fprintf(stderr, "bench_submit: %s\n", err.msg);
-                return 1;
-            }
-
-            printf("%-12s request %d: %8.1f us\n", names[t], r,
-                   (double) (slora_now_ns() - t0) / 1e3);
+        if (bench_submit_three(e, &req, names[t]) != SLORA_OK) {
+            return 1;
         }
 
         chat_run_steps(e, &run);

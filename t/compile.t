@@ -238,36 +238,8 @@ like($resp{$on}{bad}, qr/lookahead/, 'the 400 says lookahead');
 
 my $slow_body = json_encode($cases{slow_regex}[1]);
 
-for my $k (0, 1) {
-    my $p = $k ? $off : $on;
-
-    for my $try (1 .. 3) {
-        my $slow = stream_start($p, 'POST', '/v1/chat/completions',
-                                body => $slow_body,
-                                headers => { 'Content-Type'
-                                             => 'application/json' },
-                                hold => 1);
-        my $small = stream_start($p, 'GET', '/v1/models', hold => 1);
-        sleep(0.2);
-        $slow->release;
-        $small->release;
-        run_streams([$slow, $small], 60);
-
-        is($slow->{status}, 400, "order $try ($p): the slow regex, 400");
-        is($small->{status}, 200, "order $try ($p): the GET, 200");
-
-        my $first = defined $small->{t_eof} && defined $slow->{t_eof}
-                    && $small->{t_eof} < $slow->{t_eof};
-        ok($k ? !$first : $first,
-           $k ? "order $try, off: the GET after the compile (the worker "
-                . 'held)'
-              : "order $try, pool: the GET before the compile ends (the "
-                . 'worker not held)')
-            or diag(sprintf('GET done %.1f ms after the 400',
-                            1000 * (($small->{t_eof} // 0)
-                                    - ($slow->{t_eof} // 0))));
-    }
-}
+pool_order(servers => \%servers, path => '/v1/chat/completions',
+           body => $slow_body, status => 400, what => 'the compile');
 
 # a client that goes while its compile is on the thread: the request is
 # made again when the compile is done, answers a closed connection, and
@@ -285,13 +257,7 @@ is($rg->{status}, 200, 'after a client went mid-compile, the next request '
 is($rg->{body} =~ /"content":"(\w+)"/ ? $1 : '', $text{$on}{choice},
    'with the same choice');
 
-for my $k (0, 1) {
-    my @bad = $servers{$k}->bad_log_lines;
-    ok(!@bad, ($k ? 'off' : 'pool') . ': no [alert], [crit] or [emerg] in '
-       . 'the error log') or diag(join("\n", @bad));
-    unlike($servers{$k}->error_log, qr/exited on signal/,
-           ($k ? 'off' : 'pool') . ': no worker died');
-}
+pool_logs_clean(\%servers);
 
 $_->stop for values %servers;
 

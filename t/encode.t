@@ -151,13 +151,7 @@ is($rg->{status}, 200, 'after a client went mid-encoding, the next request '
 is($jg->{choices}[0]{message}{content}, $chat_text,
    'with the same greedy text');
 
-for my $k (0, 1) {
-    my @bad = $servers{$k}->bad_log_lines;
-    ok(!@bad, ($k ? 'off' : 'pool') . ': no [alert], [crit] or [emerg] in '
-       . 'the error log') or diag(join("\n", @bad));
-    unlike($servers{$k}->error_log, qr/exited on signal/,
-           ($k ? 'off' : 'pool') . ': no worker died');
-}
+pool_logs_clean(\%servers);
 
 $_->stop for values %servers;
 

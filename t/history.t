@@ -131,38 +131,14 @@ is($conv{$on}, $conv{$off}, "the conversation's input tokens: the same "
 # the order: the bad tools' 400 comes right after the history's parse; a
 # GET completed just after it is answered first where the thread parses
 
-for my $k (0, 1) {
-    my $p = $k ? $off : $on;
-    my $body = json_encode({ model => 'base', input => 'and now?',
-                             previous_response_id => $last{$p},
+pool_order(servers => \%servers, path => '/v1/responses',
+           body => sub {
+               json_encode({ model => 'base', input => 'and now?',
+                             previous_response_id
+                                 => $last{$_[0] ? $off : $on},
                              tools => 'none' });
-
-    for my $try (1 .. 3) {
-        my $big = stream_start($p, 'POST', '/v1/responses', body => $body,
-                               headers => { 'Content-Type'
-                                            => 'application/json' },
-                               hold => 1);
-        my $small = stream_start($p, 'GET', '/v1/models', hold => 1);
-        sleep(0.2);
-        $big->release;
-        $small->release;
-        run_streams([$big, $small], 60);
-
-        is($big->{status}, 400, "order $try ($p): the chain's bad tools, 400");
-        is($small->{status}, 200, "order $try ($p): the GET, 200");
-
-        my $first = defined $small->{t_eof} && defined $big->{t_eof}
-                    && $small->{t_eof} < $big->{t_eof};
-        ok($k ? !$first : $first,
-           $k ? "order $try, off: the GET after the history's parse (the "
-                . 'worker held)'
-              : "order $try, pool: the GET before the history's parse "
-                . 'ends (the worker not held)')
-            or diag(sprintf('GET done %.1f ms after the 400',
-                            1000 * (($small->{t_eof} // 0)
-                                    - ($big->{t_eof} // 0))));
-    }
-}
+           },
+           status => 400, what => "the history's parse");
 
 # a client that goes while its history is on the thread: the request is
 # made again when the parse is done, answers a closed connection, and the
@@ -184,13 +160,7 @@ is($rg->{status}, 200, 'after a client went mid-parse, the next request is '
    . 'answered');
 is($jg->{input_tokens}, $ans{$on}{count}, 'with the same count');
 
-for my $k (0, 1) {
-    my @bad = $servers{$k}->bad_log_lines;
-    ok(!@bad, ($k ? 'off' : 'pool') . ': no [alert], [crit] or [emerg] in '
-       . 'the error log') or diag(join("\n", @bad));
-    unlike($servers{$k}->error_log, qr/exited on signal/,
-           ($k ? 'off' : 'pool') . ': no worker died');
-}
+pool_logs_clean(\%servers);
 
 $_->stop for values %servers;
 

@@ -37,8 +37,8 @@ our @EXPORT = qw(
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
     check_error_object slora_http tenant_location start_redis stop_redis
-    python_checks pool_servers json_post greedy_completion greedy_until
-    model_ids
+    python_checks pool_servers pool_order pool_logs_clean json_post
+    greedy_completion greedy_until model_ids
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -269,6 +269,70 @@ sub pool_servers {
     }
 
     return %servers;
+}
+
+
+# pool_order(servers => \%servers, path, body, status, what): three times
+# on each of pool_servers' two, a POST of body to path (long work on its
+# worker: what; body a code ref: its text for the server, given 0 for
+# the pool's and 1 for the other) held with a GET /v1/models on another connection, both
+# released at once: the POST answers status, the GET 200; with the pool
+# the GET ends first (the worker not held), with "off" after (the
+# worker does the work before it reads anything else).
+sub pool_order {
+    my (%o) = @_;
+
+    for my $off (0, 1) {
+        my $p = $o{servers}{$off}->port;
+        my $body = ref $o{body} eq 'CODE' ? $o{body}->($off) : $o{body};
+
+        for my $try (1 .. 3) {
+            my $big = stream_start($p, 'POST', $o{path}, body => $body,
+                                   headers => { 'Content-Type'
+                                                => 'application/json' },
+                                   hold => 1);
+            my $small = stream_start($p, 'GET', '/v1/models', hold => 1);
+            sleep(0.2);
+            $big->release;
+            $small->release;
+            run_streams([$big, $small], 60);
+
+            Test::More::is($big->{status}, $o{status},
+                           "order $try ($p): $o{what}'s request, "
+                           . $o{status});
+            Test::More::is($small->{status}, 200,
+                           "order $try ($p): the GET, 200");
+
+            my $first = defined $small->{t_eof} && defined $big->{t_eof}
+                        && $small->{t_eof} < $big->{t_eof};
+            Test::More::ok($off ? !$first : $first,
+                $off ? "order $try, off: the GET after $o{what} (the "
+                       . 'worker held)'
+                     : "order $try, pool: the GET before $o{what} ends "
+                       . '(the worker not held)')
+                or Test::More::diag(sprintf('GET done %.1f ms after the '
+                                            . 'POST', 1000
+                                            * (($small->{t_eof} // 0)
+                                               - ($big->{t_eof} // 0))));
+        }
+    }
+}
+
+
+# pool_logs_clean(\%servers): neither of pool_servers' two logged an
+# [alert], [crit] or [emerg], or lost a worker.
+sub pool_logs_clean {
+    my ($servers) = @_;
+
+    for my $off (0, 1) {
+        my @bad = $servers->{$off}->bad_log_lines;
+        Test::More::ok(!@bad, ($off ? 'off' : 'pool') . ': no [alert], '
+                       . '[crit] or [emerg] in the error log')
+            or Test::More::diag(join("\n", @bad));
+        Test::More::unlike($servers->{$off}->error_log,
+                           qr/exited on signal/,
+                           ($off ? 'off' : 'pool') . ': no worker died');
+    }
 }
 
 

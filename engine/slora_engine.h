@@ -510,8 +510,8 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
  * it); SLORA_AGAIN while a prefetch thread reads the folder's weights
  * (neither the engine's thread nor its streams wait for them), or with
  * Redis while the write is out: call again after a step (the engine's
- * wake fd says when either ended); SLORA_DECLINED: dir does not exist; SLORA_UNAVAILABLE: Redis
- * does not answer; SLORA_ERROR: refused.
+ * wake fd says when either ended); SLORA_DECLINED: dir does not exist;
+ * SLORA_UNAVAILABLE: Redis does not answer; SLORA_ERROR: refused.
  * Deregistering: the name is unknown from then on (with Redis its hash
  * is removed, whoever wrote it), its copies dropped as the requests
  * holding them end; with the directory a sub-folder of its name is

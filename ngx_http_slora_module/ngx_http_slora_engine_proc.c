@@ -18,10 +18,10 @@
  * pending set and is retried after every step, which runs whenever the
  * engine's wake fd says the catalog has news. So does a generation whose
  * constraint the engine compiles on its compile thread
- * (slora_engine_schema_ready), so that no compile holds this loop. An engine error becomes an
- * HTTP status and an OpenAI error code in the slot
- * (ngx_http_slora_engine_fail), so the worker answers 403, 404 or 503 for
- * what the engine found at resolution.
+ * (slora_engine_schema_ready), so that no compile holds this loop. An
+ * engine error becomes an HTTP status and an OpenAI error code in the
+ * slot (ngx_http_slora_engine_fail), so the worker answers 403, 404 or
+ * 503 for what the engine found at resolution.
  *
  * The engine reads its channel (QUIT drains running requests, TERMINATE
  * exits, REOPEN reopens the logs), updates nginx's clock, looks at the

@@ -1116,7 +1116,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     my @jt = @{ $jl->{tokens} // [] };
     my @jlp = @{ $jl->{token_logprobs} // [] };
     my ($objs, $dups, $fffd) = (0, 0, 0);
-    my ($tops_raw) = ($r->{body} // '') =~ /"top_logprobs":\[(.*?)\],"text_offset"/s;
+    my ($tops_raw) = ($r->{body} // '')
+                     =~ /"top_logprobs":\[(.*?)\],"text_offset"/s;
     for my $o (($tops_raw // '') =~ /\{([^{}]*)\}/g) {
         my %seen;
         $objs++;
@@ -1601,8 +1602,9 @@ my $prefix_text;        # the answer, for the server without the cache
     my $alone = $cached->(json_req($PORT, '/v1/completions',
                                    { %c, prompt => $SYSTEM }));
     my $both = $cached->(json_req($PORT, '/v1/completions',
-                                  { %c, prompt => [$SYSTEM,
-                                                   'Zebra crossings at dusk'] }));
+                                  { %c,
+                                    prompt => [$SYSTEM,
+                                               'Zebra crossings at dusk'] }));
     ok(defined $alone && $alone > 0 && defined $both && $both == $alone,
        "two prompts, one held by the cache: cached_tokens its $alone ("
        . ($both // 'undef') . ')');
@@ -1651,7 +1653,8 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
     for my $f (['conversation', 'conv_x'], ['previous_response_id', 'resp_x'])
     {
         my $r = json_req($PORT, '/v1/responses',
-                         { model => 'base', input => 'Hi', $f->[0] => $f->[1] });
+                         { model => 'base', input => 'Hi',
+                           $f->[0] => $f->[1] });
         ok($r->{status} == 400
            && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
            && ($r->{json}{error}{param} // '') eq $f->[0],

@@ -56,7 +56,7 @@
 
 /* A compiled constraint kept (slora_engine_schemas.c): empty (text NULL),
  * compiling on the compile thread, compiled (schema), or refused there
- * (neither). */
+ * (refused). */
 typedef struct slora_engine_compiler_s  slora_engine_compiler_t;
 
 typedef struct {
@@ -69,6 +69,11 @@ typedef struct {
                                                text's */
     uint32_t                refs;           /* requests holding it */
     unsigned                compiling:1;
+    unsigned                fresh:1;        /* compiled on the thread, not
+                                               taken yet */
+    char                   *refused;        /* the compile thread's
+                                               reason, where it refused
+                                               it */
     uint64_t                used;           /* the clock at its last
                                                taking */
 } slora_engine_schema_t;

@@ -25,6 +25,8 @@
  */
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,14 +43,16 @@ struct slora_engine_job_s {
     char                   *text;           /* the entry's, which stays
                                                while it compiles */
     size_t                  len;
-    slora_json_schema_t    *schema;         /* NULL: refused */
+    slora_json_schema_t    *schema;         /* NULL: refused, */
+    char                    msg[SLORA_ERR_LEN];  /* saying why */
 };
 
 struct slora_engine_compiler_s {
     pthread_t               thread;
     pthread_mutex_t         lock;
     pthread_cond_t          cond;
-    slora_engine_job_t     *todo;
+    slora_engine_job_t     *todo;           /* oldest first */
+    slora_engine_job_t    **todo_tail;
     slora_engine_job_t     *done;
     int                     stop;
     int                     wake_fd;
@@ -61,6 +65,8 @@ static slora_engine_schema_t *slora_engine_schema_find(slora_engine_t *e,
     int form, const char *text, size_t len, uint64_t hash);
 static slora_engine_schema_t *slora_engine_schema_room(slora_engine_t *e,
     size_t size, const slora_engine_schema_t *keep);
+static slora_engine_schema_t *slora_engine_schema_oldest(slora_engine_t *e,
+    const slora_engine_schema_t *keep);
 static int slora_engine_schema_set(slora_engine_t *e,
     slora_engine_schema_t *k, int form, const char *text, size_t len,
     uint64_t hash);
@@ -91,9 +97,16 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     if (k != NULL && k->schema != NULL) {
         k->refs++;
         k->used = ++e->schema_clock;
+        k->fresh = 0;
         e->schema_hits++;
         *held = k;
         return k->schema;
+    }
+
+    if (k != NULL && k->refused != NULL) {
+        /* the compile thread's answer, not compiled again */
+        slora_err_set(err, SLORA_ERROR, "%s", k->refused);
+        return NULL;
     }
 
     s = slora_json_form_parse(form, text, len, err);
@@ -104,8 +117,7 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     e->schema_compiles++;
 
     if (k != NULL) {
-        /* compiling on the thread, or refused there: this one is the
-         * request's own */
+        /* compiling on the thread: this one is the request's own */
         return s;
     }
 
@@ -146,16 +158,17 @@ slora_engine_schema_drop(slora_engine_schema_t *held, slora_json_schema_t *s)
 
 /*
  * 1 where a request of text in form may be submitted now without a
- * compile on the step loop (kept; or it cannot be compiled ahead: the
- * entries all held or compiling, no memory, or the compile thread
- * refused it, and the submit compiles it, or says why not). 0: it is
- * compiling on the compile thread; the engine's wake fd is written when
+ * compile on the step loop (kept; or refused by the compile thread, the
+ * submit giving its reason), or where it cannot be compiled ahead (the
+ * entries all held or compiling, no memory: the submit compiles it). 0:
+ * it is compiling on the compile thread, the jobs in the order asked; the engine's wake fd is written when
  * it is done, and the request waits for a later call to say 1.
  */
 int
 slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     size_t len)
 {
+    uint32_t                i;
     uint64_t                hash;
     slora_engine_job_t     *job;
     slora_engine_schema_t  *k;
@@ -172,20 +185,26 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
             return 1;
         }
 
-        if (k->compiling) {
-            return 0;
-        }
-
-        /* refused on the thread: the submit says why */
-        slora_engine_schema_clear(e, k);
-        return 1;
+        /* compiling; or refused on the thread, which the submit says */
+        return !k->compiling;
     }
 
     if (e->compiler == NULL && slora_engine_compiler_start(e) != SLORA_OK) {
         return 1;
     }
 
-    k = slora_engine_schema_room(e, 0, NULL);
+    /* an entry, whatever the bytes kept: the install makes room for the
+     * schema's once it knows them */
+    k = NULL;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS && k == NULL; i++) {
+        k = e->schemas[i].text == NULL ? &e->schemas[i] : NULL;
+    }
+
+    if (k == NULL && (k = slora_engine_schema_oldest(e, NULL)) != NULL) {
+        slora_engine_schema_clear(e, k);
+    }
+
     job = k != NULL ? calloc(1, sizeof(slora_engine_job_t)) : NULL;
 
     if (job == NULL
@@ -202,8 +221,8 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     job->len = len;
 
     pthread_mutex_lock(&e->compiler->lock);
-    job->next = e->compiler->todo;
-    e->compiler->todo = job;
+    *e->compiler->todo_tail = job;
+    e->compiler->todo_tail = &job->next;
     pthread_cond_signal(&e->compiler->cond);
     pthread_mutex_unlock(&e->compiler->lock);
 
@@ -270,6 +289,8 @@ slora_engine_schemas_free(slora_engine_t *e)
 static int
 slora_engine_compiler_start(slora_engine_t *e)
 {
+    int                       rc;
+    sigset_t                  all, old;
     slora_engine_compiler_t  *c;
 
     c = calloc(1, sizeof(slora_engine_compiler_t));
@@ -278,6 +299,7 @@ slora_engine_compiler_start(slora_engine_t *e)
     }
 
     c->wake_fd = e->wake_fd;
+    c->todo_tail = &c->todo;
 
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
         free(c);
@@ -290,8 +312,13 @@ slora_engine_compiler_start(slora_engine_t *e)
         return SLORA_ERROR;
     }
 
-    if (pthread_create(&c->thread, NULL, slora_engine_compiler_run, c) != 0)
-    {
+    /* signals stay the engine's thread's (its poll is woken by them) */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&c->thread, NULL, slora_engine_compiler_run, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (rc != 0) {
         pthread_cond_destroy(&c->cond);
         pthread_mutex_destroy(&c->lock);
         free(c);
@@ -329,10 +356,19 @@ slora_engine_compiler_run(void *data)
 
         job = c->todo;
         c->todo = job->next;
+
+        if (c->todo == NULL) {
+            c->todo_tail = &c->todo;
+        }
+
         pthread_mutex_unlock(&c->lock);
 
         job->schema = slora_json_form_parse(job->form, job->text, job->len,
                                             &err);
+
+        if (job->schema == NULL) {
+            snprintf(job->msg, sizeof(job->msg), "%s", err.msg);
+        }
 
         pthread_mutex_lock(&c->lock);
         job->next = c->done;
@@ -371,6 +407,7 @@ slora_engine_schemas_install(slora_engine_t *e)
         next = job->next;
         k = &e->schemas[job->entry];
         k->compiling = 0;
+        k->fresh = 1;
         k->used = ++e->schema_clock;
 
         if (job->schema != NULL) {
@@ -379,6 +416,14 @@ slora_engine_schemas_install(slora_engine_t *e)
             slora_engine_schema_room(e, k->size, k);
             k->schema = job->schema;
             e->schema_bytes += k->size;
+
+        } else {
+            /* NULL without memory: the submit compiles it again */
+            k->refused = strdup(job->msg);
+
+            if (k->refused == NULL) {
+                slora_engine_schema_clear(e, k);
+            }
         }
 
         free(job);
@@ -419,25 +464,16 @@ slora_engine_schema_room(slora_engine_t *e, size_t size,
     uint32_t                i;
     slora_engine_schema_t  *k, *empty, *oldest;
 
-    if (size > SLORA_ENGINE_SCHEMA_BYTES) {
+    if (size > SLORA_ENGINE_SCHEMA_BYTES && keep == NULL) {
         return NULL;
     }
 
     for ( ;; ) {
         empty = NULL;
-        oldest = NULL;
 
-        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS && empty == NULL; i++) {
             k = &e->schemas[i];
-
-            if (k->text == NULL) {
-                empty = empty != NULL ? empty : k;
-
-            } else if (k != keep && k->refs == 0 && !k->compiling
-                       && (oldest == NULL || k->used < oldest->used))
-            {
-                oldest = k;
-            }
+            empty = k->text == NULL ? k : NULL;
         }
 
         if ((empty != NULL || keep != NULL)
@@ -446,12 +482,45 @@ slora_engine_schema_room(slora_engine_t *e, size_t size,
             return empty;
         }
 
+        oldest = slora_engine_schema_oldest(e, keep);
+
         if (oldest == NULL) {
             return NULL;
         }
 
         slora_engine_schema_clear(e, oldest);
     }
+}
+
+
+/* The entry to clear for room: no request holds it, it is not compiling
+ * (nor keep); of those, one a parked request has yet to take (fresh from
+ * the compile thread) only where there is no other, and the least
+ * recently taken. NULL: none. */
+static slora_engine_schema_t *
+slora_engine_schema_oldest(slora_engine_t *e,
+    const slora_engine_schema_t *keep)
+{
+    uint32_t                i;
+    slora_engine_schema_t  *k, *oldest;
+
+    oldest = NULL;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        k = &e->schemas[i];
+
+        if (k->text == NULL || k == keep || k->refs > 0 || k->compiling) {
+            continue;
+        }
+
+        if (oldest == NULL || k->fresh < oldest->fresh
+            || (k->fresh == oldest->fresh && k->used < oldest->used))
+        {
+            oldest = k;
+        }
+    }
+
+    return oldest;
 }
 
 
@@ -485,5 +554,6 @@ slora_engine_schema_clear(slora_engine_t *e, slora_engine_schema_t *k)
     }
 
     free(k->text);
+    free(k->refused);
     memset(k, 0, sizeof(*k));
 }

@@ -147,14 +147,16 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
                                    ? ngx_http_slora_parse_lookup : NULL,
                                    &lk, here, err);
 
-    if (rc != SLORA_AGAIN && !(rc == SLORA_OK && here->schema_uncompiled)) {
+    if (rc != SLORA_AGAIN && !here->schema_uncompiled) {
         *req = here;
         return rc == SLORA_OK ? NGX_OK : NGX_DECLINED;
     }
 
     /* a long history, or a constraint to compile: the whole parse again,
      * on the thread, given the copy (here's parse is freed with the
-     * pool) */
+     * pool). So too where the body failed after its constraint was
+     * passed over: a constraint refused is the answer where it comes
+     * first, as in a parse that compiles at once. */
 
     w = ngx_http_slora_work_alloc(enc, NGX_HTTP_SLORA_WORK_PARSE,
                                   sizeof(ngx_http_slora_parse_t),

@@ -7,7 +7,7 @@
 # responses: one with the thread pool (the default), one with
 # "slora_thread_pool off". What each answers must be the same: the 400
 # of a guided_regex that spends the compile's budget, of a schema with a
-# lookahead, of tools whose second function's parameters are refused
+# lookahead (alone, and beside a second constraint), of tools whose second function's parameters are refused
 # (naming tools[1]), of a Responses text.format refused after a stored
 # history is read; and a greedy guided_choice, guided_regex and
 # json_schema answer, the last on a response continuing a stored one;
@@ -70,6 +70,15 @@ my %cases = (
                                       to => { type => 'string',
                                               pattern => '(?=@)' } } } } }
                     ] } ],
+    # the schema refused, and a second constraint beside it: the same
+    # error first either way
+    two_errors => [ '/v1/chat/completions',
+                    { model => 'base', @ask, guided_regex => 'a+',
+                      response_format => {
+                          type => 'json_schema', json_schema => {
+                              name => 'x', schema => {
+                                  type => 'string',
+                                  pattern => '^(?=a)' } } } } ],
     choice => [ '/v1/chat/completions',
                 { model => 'base', @ask, temperature => 0,
                   guided_choice => [ 'red', 'green', 'blue' ] } ],
@@ -87,7 +96,7 @@ for my $p ($on, $off) {
     }
 }
 
-for my $name (qw(slow_regex lookahead bad_tool)) {
+for my $name (qw(slow_regex lookahead bad_tool two_errors)) {
     is($ans{$on}{$name}{status}, 400, "$name: 400 with the pool");
     is($ans{$on}{$name}{body}, $ans{$off}{$name}{body},
        "$name: the same 400 either way");

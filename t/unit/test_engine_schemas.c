@@ -24,11 +24,13 @@
  *       the wake fd is written when it is done, then 1 and the submit
  *       takes it as kept; one the compiler refuses says 1 once done, and
  *       the submit refuses it with the compiler's reason, nothing kept;
- *       the engine freed with a compile on the thread.
+ *       jobs compile in the order asked; the engine freed with a compile
+ *       on the thread.
  * The ASan build finds a schema freed while held, or one never freed.
  */
 
 #include <poll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ static void test_shared(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_bytes(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_ready(slora_engine_t *e, const slora_tokenizer_t *tok);
+static void test_ready_order(slora_engine_t *e);
 static int woken(slora_engine_t *e);
 static void submit(slora_engine_t *e, slora_request_t *req, uint64_t id,
     int form, const char *text);
@@ -74,7 +77,7 @@ main(void)
 
     /* the engine's end with a compile on the thread */
     is_int(slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX,
-                                     "(\\w|.){1,399}", 14), 0,
+                                     "(\\w|.){1,355}", 14), 0,
            "(g) a compile on the thread as the engine is freed");
     slora_engine_free(e);
     slora_tokenizer_free(tok);
@@ -392,9 +395,12 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_CHOICE, bad,
                                    strlen(bad));
     slora_engine_stats(e, &st);
-    ok(r1 == 1 && st.schemas_kept == was.schemas_kept
+    r2 = slora_engine_schema_ready(e, SLORA_JSON_FORM_CHOICE, bad,
+                                   strlen(bad));
+    ok(r1 == 1 && r2 == 1 && st.schemas_kept == was.schemas_kept
        && st.schemas_compiling == 0,
-       "(g) then 1, nothing kept for it");
+       "(g) then 1, and 1 again (its refusal kept, not compiled again), "
+       "nothing compiled kept for it");
 
     req.id = 1;
     req.json_schema = bad;
@@ -404,6 +410,46 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
        && strstr(err.msg, "the start of the other") != NULL,
        "(g) its submit refuses it with the compiler's reason: %s", err.msg);
+
+    test_ready_order(e);
+}
+
+
+/* (g) the jobs in the order asked: four regexes of some 3 ms each asked
+ * at once; the second is done by the time the fourth is (asked last
+ * first, the fourth would be done before the second and the third) */
+static void
+test_ready_order(slora_engine_t *e)
+{
+    int       k, waits, second, fourth;
+    char      re[4][32];
+    uint64_t  v;
+    ssize_t   n;
+
+    for (k = 0; k < 4; k++) {
+        snprintf(re[k], sizeof(re[k]), "(\\w|.){1,%d}", 350 - k);
+        is_int(slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re[k],
+                                         strlen(re[k])), 0,
+               "(g) regex %d asked: compiling", k);
+    }
+
+    second = 0;
+    fourth = 0;
+
+    for (waits = 0; waits < 16 && !second && !fourth && woken(e); waits++) {
+        n = read(slora_engine_wake_fd(e), &v, sizeof(v));
+        (void) n;
+
+        /* the fourth asked first: installing the done jobs, both seen */
+        fourth = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re[3],
+                                           strlen(re[3]));
+        second = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re[1],
+                                           strlen(re[1]));
+    }
+
+    ok(second,
+       "(g) the second asked done no later than the fourth (%d, %d)",
+       second, fourth);
 }
 
 

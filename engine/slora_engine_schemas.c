@@ -65,6 +65,7 @@ static slora_engine_schema_t *slora_engine_schema_find(slora_engine_t *e,
     int form, const char *text, size_t len, uint64_t hash);
 static slora_engine_schema_t *slora_engine_schema_room(slora_engine_t *e,
     size_t size, const slora_engine_schema_t *keep);
+static slora_engine_schema_t *slora_engine_schema_empty(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_oldest(slora_engine_t *e,
     const slora_engine_schema_t *keep);
 static int slora_engine_schema_set(slora_engine_t *e,
@@ -168,7 +169,6 @@ int
 slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     size_t len)
 {
-    uint32_t                i;
     uint64_t                hash;
     slora_engine_job_t     *job;
     slora_engine_schema_t  *k;
@@ -195,11 +195,7 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
 
     /* an entry, whatever the bytes kept: the install makes room for the
      * schema's once it knows them */
-    k = NULL;
-
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS && k == NULL; i++) {
-        k = e->schemas[i].text == NULL ? &e->schemas[i] : NULL;
-    }
+    k = slora_engine_schema_empty(e);
 
     if (k == NULL && (k = slora_engine_schema_oldest(e, NULL)) != NULL) {
         slora_engine_schema_clear(e, k);
@@ -461,20 +457,14 @@ static slora_engine_schema_t *
 slora_engine_schema_room(slora_engine_t *e, size_t size,
     const slora_engine_schema_t *keep)
 {
-    uint32_t                i;
-    slora_engine_schema_t  *k, *empty, *oldest;
+    slora_engine_schema_t  *empty, *oldest;
 
     if (size > SLORA_ENGINE_SCHEMA_BYTES && keep == NULL) {
         return NULL;
     }
 
     for ( ;; ) {
-        empty = NULL;
-
-        for (i = 0; i < SLORA_ENGINE_SCHEMAS && empty == NULL; i++) {
-            k = &e->schemas[i];
-            empty = k->text == NULL ? k : NULL;
-        }
+        empty = slora_engine_schema_empty(e);
 
         if ((empty != NULL || keep != NULL)
             && e->schema_bytes + size <= SLORA_ENGINE_SCHEMA_BYTES)
@@ -490,6 +480,22 @@ slora_engine_schema_room(slora_engine_t *e, size_t size,
 
         slora_engine_schema_clear(e, oldest);
     }
+}
+
+
+/* The first empty entry, or NULL. */
+static slora_engine_schema_t *
+slora_engine_schema_empty(slora_engine_t *e)
+{
+    uint32_t  i;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        if (e->schemas[i].text == NULL) {
+            return &e->schemas[i];
+        }
+    }
+
+    return NULL;
 }
 
 

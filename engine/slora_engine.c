@@ -866,7 +866,6 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     slora_prefix_stats_t        ps;
     slora_sched_model_t         model;
     const slora_engine_req_t   *q;
-    uint32_t                    i;
 
     memset(st, 0, sizeof(*st));
 
@@ -913,10 +912,8 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->schema_hits = e->schema_hits;
     st->schema_bytes = e->schema_bytes;
 
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        st->schemas_kept += e->schemas[i].schema != NULL;
-        st->schemas_compiling += e->schemas[i].compiling;
-    }
+    slora_engine_schemas_count(e, &st->schemas_kept,
+                               &st->schemas_compiling);
     st->prediction_accepted = e->prediction_accepted;
     st->prediction_rejected = e->prediction_rejected;
     st->lookup_accepted = e->lookup_accepted;

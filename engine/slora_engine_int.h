@@ -45,7 +45,10 @@
                                                at least (scored on the
                                                host: at most) */
 #define SLORA_ENGINE_SCORE_ROWS_MAX 1024    /* and at most */
-#define SLORA_ENGINE_SCHEMAS        32      /* compiled constraints kept */
+#define SLORA_ENGINE_SCHEMAS        32      /* compiled constraints kept
+                                               (entries of a table, which
+                                               grows by as many where
+                                               every one is held) */
 #define SLORA_ENGINE_SCHEMA_BYTES   ((size_t) 8 << 20)
                                             /* and their bytes, at most (a
                                                JSON schema compiles to
@@ -77,6 +80,15 @@ typedef struct {
     uint64_t                used;           /* the clock at its last
                                                taking */
 } slora_engine_schema_t;
+
+/* The entries, a table of SLORA_ENGINE_SCHEMAS and the tables added
+ * after it; an entry stays where it is (requests point at theirs). */
+typedef struct slora_engine_schema_tab_s  slora_engine_schema_tab_t;
+
+struct slora_engine_schema_tab_s {
+    slora_engine_schema_t       entry[SLORA_ENGINE_SCHEMAS];
+    slora_engine_schema_tab_t  *next;
+};
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -222,7 +234,7 @@ struct slora_engine_s {
     uint32_t                n_guard_of;
     int32_t                *guard_ids;      /* [n_guard_ids]: that list */
     int32_t                 n_guard_ids;
-    slora_engine_schema_t   schemas[SLORA_ENGINE_SCHEMAS];
+    slora_engine_schema_tab_t  schemas;
     slora_engine_compiler_t *compiler;      /* NULL: not started */
     uint64_t                schema_clock;
     size_t                  schema_bytes;   /* the kept entries' */
@@ -380,6 +392,8 @@ void slora_engine_schema_drop(slora_engine_schema_t *held,
 void slora_engine_schemas_install(slora_engine_t *e);
 void slora_engine_schemas_stop(slora_engine_t *e);
 void slora_engine_schemas_free(slora_engine_t *e);
+void slora_engine_schemas_count(const slora_engine_t *e, int32_t *kept,
+    int32_t *compiling);
 
 /* slora_engine_lazy.c */
 /* q's schema compiled from req (or kept from an earlier request of the

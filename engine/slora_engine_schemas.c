@@ -16,12 +16,16 @@
  * The one idea: a compiled schema is read only once made (one
  * allocation, which nothing writes after its compile), so requests share
  * one, counted. The least recently taken that no request holds makes
- * room; where every entry is held or compiling, the compile is the
- * request's own, freed with it. The entries hold at most
+ * room; where every entry is held or compiling, the entries grow by a
+ * table of SLORA_ENGINE_SCHEMAS (an entry never moves: requests point
+ * at theirs), so that a new constraint is compiled on the thread however
+ * many distinct ones are live; they never shrink, their count the most
+ * live at once. The entries no request holds hold at most
  * SLORA_ENGINE_SCHEMA_BYTES between them (one alone may go over, until
- * the next makes room). The compile thread reads only its job's copy of
- * the text and writes only the job; the engine thread installs the done
- * jobs into their entries.
+ * the next makes room); a schema over that bound alone is the request's
+ * own, compiled at its submit and freed with it. The compile thread
+ * reads only its job's copy of the text and writes only the job; the
+ * engine thread installs the done jobs into their entries.
  */
 
 #include <pthread.h>
@@ -38,7 +42,7 @@ typedef struct slora_engine_job_s  slora_engine_job_t;
 
 struct slora_engine_job_s {
     slora_engine_job_t     *next;
-    uint32_t                entry;          /* its index in e->schemas */
+    slora_engine_schema_t  *entry;
     int                     form;
     char                   *text;           /* the entry's, which stays
                                                while it compiles */
@@ -66,6 +70,7 @@ static slora_engine_schema_t *slora_engine_schema_find(slora_engine_t *e,
 static slora_engine_schema_t *slora_engine_schema_room(slora_engine_t *e,
     size_t size, const slora_engine_schema_t *keep);
 static slora_engine_schema_t *slora_engine_schema_empty(slora_engine_t *e);
+static slora_engine_schema_t *slora_engine_schema_grow(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_oldest(slora_engine_t *e,
     const slora_engine_schema_t *keep);
 static int slora_engine_schema_set(slora_engine_t *e,
@@ -128,8 +133,7 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     if (k == NULL || slora_engine_schema_set(e, k, form, text, len, hash)
                      != SLORA_OK)
     {
-        /* every entry held, too big to keep, or no memory for the key:
-         * the request's own */
+        /* too big to keep, or no memory: the request's own */
         return s;
     }
 
@@ -160,10 +164,11 @@ slora_engine_schema_drop(slora_engine_schema_t *held, slora_json_schema_t *s)
 /*
  * 1 where a request of text in form may be submitted now without a
  * compile on the step loop (kept; or refused by the compile thread, the
- * submit giving its reason), or where it cannot be compiled ahead (the
- * entries all held or compiling, no memory: the submit compiles it). 0:
- * it is compiling on the compile thread, the jobs in the order asked; the engine's wake fd is written when
- * it is done, and the request waits for a later call to say 1.
+ * submit giving its reason), or where it cannot be compiled ahead (no
+ * memory, or no compile thread: the submit compiles it). 0: it is
+ * compiling on the compile thread, the jobs in the order asked; the
+ * engine's wake fd is written when it is done, and the request waits for
+ * a later call to say 1.
  */
 int
 slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
@@ -201,6 +206,10 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
         slora_engine_schema_clear(e, k);
     }
 
+    if (k == NULL) {
+        k = slora_engine_schema_grow(e);
+    }
+
     job = k != NULL ? calloc(1, sizeof(slora_engine_job_t)) : NULL;
 
     if (job == NULL
@@ -211,7 +220,7 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     }
 
     k->compiling = 1;
-    job->entry = (uint32_t) (k - e->schemas);
+    job->entry = k;
     job->form = form;
     job->text = k->text;
     job->len = len;
@@ -270,13 +279,44 @@ slora_engine_schemas_stop(slora_engine_t *e)
 void
 slora_engine_schemas_free(slora_engine_t *e)
 {
-    uint32_t  i;
+    uint32_t                    i;
+    slora_engine_schema_tab_t  *t, *next;
 
     slora_engine_schemas_stop(e);
 
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        if (e->schemas[i].text != NULL) {
-            slora_engine_schema_clear(e, &e->schemas[i]);
+    for (t = &e->schemas; t != NULL; t = next) {
+        next = t->next;
+
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+            if (t->entry[i].text != NULL) {
+                slora_engine_schema_clear(e, &t->entry[i]);
+            }
+        }
+
+        if (t != &e->schemas) {
+            free(t);
+        }
+    }
+
+    e->schemas.next = NULL;
+}
+
+
+/* The compiled entries, and those compiling (the engine's stats). */
+void
+slora_engine_schemas_count(const slora_engine_t *e, int32_t *kept,
+    int32_t *compiling)
+{
+    uint32_t                          i;
+    const slora_engine_schema_tab_t  *t;
+
+    *kept = 0;
+    *compiling = 0;
+
+    for (t = &e->schemas; t != NULL; t = t->next) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+            *kept += t->entry[i].schema != NULL;
+            *compiling += t->entry[i].compiling;
         }
     }
 }
@@ -401,7 +441,7 @@ slora_engine_schemas_install(slora_engine_t *e)
 
     for ( /* void */ ; job != NULL; job = next) {
         next = job->next;
-        k = &e->schemas[job->entry];
+        k = job->entry;
         k->compiling = 0;
         k->fresh = 1;
         k->used = ++e->schema_clock;
@@ -431,16 +471,19 @@ static slora_engine_schema_t *
 slora_engine_schema_find(slora_engine_t *e, int form, const char *text,
     size_t len, uint64_t hash)
 {
-    uint32_t                i;
-    slora_engine_schema_t  *k;
+    uint32_t                    i;
+    slora_engine_schema_t      *k;
+    slora_engine_schema_tab_t  *t;
 
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        k = &e->schemas[i];
+    for (t = &e->schemas; t != NULL; t = t->next) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+            k = &t->entry[i];
 
-        if (k->text != NULL && k->hash == hash && k->len == len
-            && k->form == form && memcmp(k->text, text, len) == 0)
-        {
-            return k;
+            if (k->text != NULL && k->hash == hash && k->len == len
+                && k->form == form && memcmp(k->text, text, len) == 0)
+            {
+                return k;
+            }
         }
     }
 
@@ -450,9 +493,10 @@ slora_engine_schema_find(slora_engine_t *e, int form, const char *text,
 
 /* An empty entry for a schema of size bytes, the least recently taken
  * of those no request holds (not keep, not compiling) cleared while the
- * entries would hold too much; NULL: none to clear, or size alone is
- * over the bound. With keep (an entry whose compile is done) only the
- * bytes are made room for. */
+ * entries would hold too much, and the entries grown where every one is
+ * held; NULL: size alone is over the bound, or no memory. With keep (an
+ * entry whose compile is done) only the bytes are made room for, as far
+ * as the entries no request holds allow. */
 static slora_engine_schema_t *
 slora_engine_schema_room(slora_engine_t *e, size_t size,
     const slora_engine_schema_t *keep)
@@ -475,7 +519,10 @@ slora_engine_schema_room(slora_engine_t *e, size_t size,
         oldest = slora_engine_schema_oldest(e, keep);
 
         if (oldest == NULL) {
-            return NULL;
+            /* what is kept is held: the bytes go over the bound until
+             * their requests end */
+            return keep != NULL ? NULL
+                   : empty != NULL ? empty : slora_engine_schema_grow(e);
         }
 
         slora_engine_schema_clear(e, oldest);
@@ -487,15 +534,40 @@ slora_engine_schema_room(slora_engine_t *e, size_t size,
 static slora_engine_schema_t *
 slora_engine_schema_empty(slora_engine_t *e)
 {
-    uint32_t  i;
+    uint32_t                    i;
+    slora_engine_schema_tab_t  *t;
 
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        if (e->schemas[i].text == NULL) {
-            return &e->schemas[i];
+    for (t = &e->schemas; t != NULL; t = t->next) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+            if (t->entry[i].text == NULL) {
+                return &t->entry[i];
+            }
         }
     }
 
     return NULL;
+}
+
+
+/* A table of empty entries more, every entry held or compiling: its
+ * first entry, or NULL without memory. */
+static slora_engine_schema_t *
+slora_engine_schema_grow(slora_engine_t *e)
+{
+    slora_engine_schema_tab_t  *t, **last;
+
+    t = calloc(1, sizeof(slora_engine_schema_tab_t));
+    if (t == NULL) {
+        return NULL;
+    }
+
+    for (last = &e->schemas.next; *last != NULL; last = &(*last)->next) {
+        /* void */
+    }
+
+    *last = t;
+
+    return &t->entry[0];
 }
 
 
@@ -507,22 +579,27 @@ static slora_engine_schema_t *
 slora_engine_schema_oldest(slora_engine_t *e,
     const slora_engine_schema_t *keep)
 {
-    uint32_t                i;
-    slora_engine_schema_t  *k, *oldest;
+    uint32_t                    i;
+    slora_engine_schema_t      *k, *oldest;
+    slora_engine_schema_tab_t  *t;
 
     oldest = NULL;
 
-    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
-        k = &e->schemas[i];
+    for (t = &e->schemas; t != NULL; t = t->next) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+            k = &t->entry[i];
 
-        if (k->text == NULL || k == keep || k->refs > 0 || k->compiling) {
-            continue;
-        }
+            if (k->text == NULL || k == keep || k->refs > 0
+                || k->compiling)
+            {
+                continue;
+            }
 
-        if (oldest == NULL || k->fresh < oldest->fresh
-            || (k->fresh == oldest->fresh && k->used < oldest->used))
-        {
-            oldest = k;
+            if (oldest == NULL || k->fresh < oldest->fresh
+                || (k->fresh == oldest->fresh && k->used < oldest->used))
+            {
+                oldest = k;
+            }
         }
     }
 

@@ -13,9 +13,11 @@
  *       no request holds makes room (kept stays at the bound; the first
  *       compiled again, the last taken as kept).
  *   (e) the bound's worth of regexes waiting at once, and one more: the
- *       one more is its own (compiled, not kept: the same again is
- *       compiled again), its answer a match; a held entry is not cleared
- *       for it.
+ *       entries grow for it (compiled and kept, the same again taken as
+ *       kept), its answer a match; a held entry is not cleared for it;
+ *       with the grown entries held too, one more asked with
+ *       slora_engine_schema_ready compiles on the thread, not at its
+ *       submit; after they end, every one stays kept.
  *   (f) long regexes, some 280 KB compiled each, in turn: the kept
  *       bytes reach SLORA_ENGINE_SCHEMA_BYTES before the count's bound
  *       and stay within it.
@@ -170,7 +172,7 @@ static void
 test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok)
 {
     int                    i;
-    char                   re[SLORA_ENGINE_SCHEMAS + 2][32];
+    char                   re[SLORA_ENGINE_SCHEMAS + 2][32], more[32];
     char                   text[CHAT_RUN_TOKENS];
     int32_t                ids[CHAT_RUN_TOKENS], stop[8];
     uint64_t               compiles, hits;
@@ -233,14 +235,41 @@ test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok)
 
     slora_engine_stats(e, &st);
     ok(st.schema_compiles == compiles + 1
-       && st.schemas_kept == SLORA_ENGINE_SCHEMAS,
-       "(e) one more: compiled, every entry held");
+       && st.schemas_kept == SLORA_ENGINE_SCHEMAS + 1,
+       "(e) one more: compiled and kept, every entry held (kept %d)",
+       st.schemas_kept);
 
+    hits = st.schema_hits;
     submit(e, &req, 1, SLORA_JSON_FORM_REGEX, "[a-z]{3}-[0-9]{2}");
 
     slora_engine_stats(e, &st);
-    ok(st.schema_compiles == compiles + 2,
-       "(e) it again: compiled again, as it was not kept");
+    ok(st.schema_compiles == compiles + 1 && st.schema_hits == hits + 1,
+       "(e) it again: taken as kept");
+
+    /* the grown entries held too, and one more asked ready */
+    for (i = 1; i < SLORA_ENGINE_SCHEMAS; i++) {
+        snprintf(more, sizeof(more), "[a-f]{%d}y", i);
+        submit(e, &req, (uint64_t) (200 + i), SLORA_JSON_FORM_REGEX, more);
+    }
+
+    slora_engine_stats(e, &st);
+    compiles = st.schema_compiles;
+    snprintf(more, sizeof(more), "[0-9]{2}:[0-9]{2}");
+
+    ok(st.schemas_kept == 2 * SLORA_ENGINE_SCHEMAS
+       && slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, more,
+                                    strlen(more)) == 0
+       && woken(e)
+       && slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, more,
+                                    strlen(more)) == 1,
+       "(e) %d held, one more asked ready: compiled on the thread",
+       st.schemas_kept);
+
+    submit(e, &req, 2, SLORA_JSON_FORM_REGEX, more);
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == compiles + 1
+       && st.schemas_kept == 2 * SLORA_ENGINE_SCHEMAS + 1,
+       "(e) its submit compiles nothing (kept %d)", st.schemas_kept);
 
     {
         chat_run_t  run;
@@ -256,8 +285,20 @@ test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok)
         ok(strlen(text) == 6 && text[3] == '-'
            && strspn(text, "abcdefghijklmnopqrstuvwxyz") == 3
            && strspn(text + 4, "0123456789") == 2,
-           "(e) its own schema's answer a match: %s", text);
+           "(e) its answer a match: %s", text);
     }
+
+    compiles = st.schema_compiles;
+    hits = st.schema_hits;
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re[1]);
+    submit(e, &req, 1, SLORA_JSON_FORM_REGEX, "[a-z]{3}-[0-9]{2}");
+    run_all(e);
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_compiles == compiles && st.schema_hits == hits + 2
+       && st.schemas_kept == 2 * SLORA_ENGINE_SCHEMAS + 1,
+       "(e) after they end, all kept (%d): the first held and the one "
+       "more taken as kept", st.schemas_kept);
 }
 
 

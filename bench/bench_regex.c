@@ -1,9 +1,10 @@
 /*
  * bench_regex.c: what compiling a guided_regex costs the worker that
- * refuses it early (slora_regex_compile, on the event loop): for each
+ * refuses it early (slora_regex_compile, on nginx's thread pool, or on
+ * the event loop without one) and the engine's compile thread: for each
  * pattern, its automaton's states and the best of five compiles in
  * milliseconds, or the refusal and the time it took. The patterns are
- * long bounded repeats of classes (an answer of up to 400-500
+ * long bounded repeats of classes (an answer of up to 400-800
  * characters, in ASCII and in every UTF-8 length) and ones made to spend
  * the compile's whole budget, the worker's longest compiles.
  *
@@ -27,8 +28,9 @@
 
 static const char  *bench_regex_default[] = {
     "[a-z ]{1,500}", "\\w{500}", ".{100}", ".{400}", "[\\s\\S]{0,500}",
-    "(\\w|.){1,400}", "(.|\\n){0,400}", ".{500}", ".{1,1000}",
-    "(.{0,10}){80}", "(.|..){0,400}", "(a|b)*a(a|b){14}",
+    "(\\w|.){1,400}", "(.|\\n){0,400}", ".{500}", ".{800}",
+    "(.|\\n){0,800}", ".{1,1000}", "(.{0,10}){80}", "(.|..){0,400}",
+    "(a|b)*a(a|b){14}",
 };
 
 

@@ -53,8 +53,8 @@
                                             /* and their bytes, at most (a
                                                JSON schema compiles to
                                                some 10-300 KB, a regex
-                                               of 400 any characters to
-                                               some 230 KB) */
+                                               of 800 any characters to
+                                               some 460 KB) */
 
 
 /* A compiled constraint kept (slora_engine_schemas.c): empty (text NULL),

@@ -40,7 +40,7 @@
 
 
 #define SLORA_REGEX_PATTERN_MAX  4096       /* bytes of a pattern */
-#define SLORA_REGEX_STATES_MAX   4096       /* of the automaton */
+#define SLORA_REGEX_STATES_MAX   8192       /* of the automaton */
 #define SLORA_REGEX_REPEAT_MAX   1000       /* n and m of {n,m} */
 #define SLORA_REGEX_NONE         UINT32_MAX /* no maximum length */
 #define SLORA_REGEX_WORK_MAX     (1u << 21) /* steps a compile may take,

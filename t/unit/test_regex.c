@@ -14,7 +14,7 @@
  *   (e) two patterns held together (slora_regex_compile_both): a whole
  *       match exactly where PCRE2 matches both and the length is
  *       admitted, on random texts; a pair no text meets refused;
- *   (f) long bounded repeats of classes (an answer of up to 400-500
+ *   (f) long bounded repeats of classes (an answer of up to 400-800
  *       characters) within the automaton's bounds: a few states a
  *       character, texts of every UTF-8 length matched at the bounds.
  */
@@ -201,6 +201,7 @@ test_refused(void)
         { "^[\\ud800-\\udfff]$", "no text a JSON string can hold" },
         { "(a|b)*a(a|b){14}", "automaton" },
         { "((((a{1000}){10}){10}){10})", "automaton" },
+        { "^.{1,1000}$", "more than 8192 states" },
         { "\xff", "not UTF-8" },
         { "(?<a)b>c)", "no identifier" }, { "(?<1a>c)", "no identifier" },
         { "(?P<a b>c)", "no identifier" }, { "(?<>c)", "empty name" },
@@ -362,6 +363,7 @@ test_long(void)
         { ".{400}", "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 400, 400 },
         { "[\\s\\S]{0,500}", "\n\xc3\xa9 \xf0\x9f\x98\x80\xe2\x82\xac",
           0, 500 },
+        { ".{800}", "\xe2\x82\xacz\xc3\xa9\xf0\x9f\x98\x80", 800, 800 },
     };
 
     int             good;
@@ -371,7 +373,7 @@ test_long(void)
     slora_err_t     err;
     slora_regex_t  *r;
 
-    text = malloc(4 * 502);
+    text = malloc(4 * 802);
 
     for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
         memset(&err, 0, sizeof(err));

@@ -926,6 +926,12 @@ ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
             if (atomic_load(&s->cancel)) {
                 if (s->op != SLORA_OP_GENERATE) {
                     ngx_http_slora_engine_abandon(ec, i, s);
+
+                } else {
+                    ngx_log_error(NGX_LOG_INFO, ec->cycle->log, 0,
+                                  "slora engine: the request in slot %uD "
+                                  "cancelled while its constraint "
+                                  "compiled", i);
                 }
 
                 ec->pending[i] = 0;

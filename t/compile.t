@@ -19,7 +19,9 @@
 # before it reads anything else). One such request, not more: compiles
 # on more threads than the machine has cores take the worker's core. A
 # client that goes while its compile is on the thread leaves the worker
-# answering.
+# answering; one that goes while its request waits in the engine for
+# the engine's own compile has its slot finished as cancelled, every
+# slot back.
 
 use strict;
 use warnings;
@@ -265,6 +267,63 @@ is($rg->{status}, 200, 'after a client went mid-compile, the next request '
    . 'is answered');
 is($rg->{body} =~ /"content":"(\w+)"/ ? $1 : '', $text{$on}{choice},
    'with the same choice');
+
+# a client that goes while its request waits in the engine for its
+# constraint's compile: the engine's compile thread works through its
+# jobs in turn, so a request sent after eight of some 4 ms each waits
+# there tens of ms; its client goes then. The slot is finished as
+# cancelled (the engine logs it), every slot comes back, the engine is
+# the same one, and the next request is answered. Tried with a few
+# delays, as the window is the machine's speed.
+
+my $engine = $servers{0}->status->{engine} // {};
+my ($caught, $tries) = (0, 0);
+
+for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
+               0.3)
+{
+    my $n = 700 + 10 * $tries++;
+    my @fill = map {
+        stream_start($on, 'POST', '/v1/completions',
+                     body => json_encode({
+                         model => 'base', prompt => 'A text:',
+                         max_tokens => 1, stream => JSON::PP::true(),
+                         guided_regex => '(.|\n){0,' . ($n + $_) . '}' }),
+                     headers => { 'Content-Type' => 'application/json' })
+    } 0 .. 7;
+    my $last = stream_start($on, 'POST', '/v1/completions',
+                            body => json_encode({
+                                model => 'base', prompt => 'A text:',
+                                max_tokens => 1,
+                                stream => JSON::PP::true(),
+                                guided_regex => '(.|\n){0,' . ($n + 8)
+                                                . '}z' }),
+                            headers => { 'Content-Type'
+                                         => 'application/json' });
+    sleep($delay);
+    $last->abort;
+    $_->wait_done(30) for @fill;
+    $_->abort for @fill;
+    $caught = wait_for(2, sub {
+        return $servers{0}->error_log
+               =~ /cancelled while its constraint compiled/;
+    });
+    last if $caught;
+}
+
+ok($caught, "a client gone while its constraint compiled in the engine "
+   . "(try $tries): its slot finished as cancelled");
+my $idle = wait_for(10, sub {
+    my $x = $servers{0}->status or return 0;
+    return $x->{slots}{used} == 0 && $x->{requests}{running} == 0
+           && $x->{requests}{waiting} == 0 ? $x : 0;
+});
+ok($idle, 'every slot back, nothing running or waiting')
+    or diag(json_encode($servers{0}->status));
+is($idle ? $idle->{engine}{pid} : 0, $engine->{pid},
+   'the same engine (not respawned)');
+($rg) = json_post($on, @{ $cases{choice} });
+is($rg->{status}, 200, 'the next request is answered');
 
 pool_logs_clean(\%servers);
 

@@ -270,39 +270,43 @@ is($rg->{body} =~ /"content":"(\w+)"/ ? $1 : '', $text{$on}{choice},
 
 # a client that goes while its request waits in the engine for its
 # constraint's compile: the engine's compile thread works through its
-# jobs in turn, so a request sent after eight of some 4 ms each waits
-# there tens of ms; its client goes then. The slot is finished as
-# cancelled (the engine logs it), every slot comes back, the engine is
-# the same one, and the next request is answered. Tried with a few
-# delays, as the window is the machine's speed.
+# jobs in turn, so a request sent with six of some 3 ms each, and its
+# own longer, waits there some 20 ms; its client goes then. The slot is
+# finished as cancelled (the engine logs it), every slot comes back, the
+# engine is the same one, and the next request is answered. Tried with
+# a few delays, as the window is the machine's speed.
 
 my $engine = $servers{0}->status->{engine} // {};
-my ($caught, $tries) = (0, 0);
+my ($caught, $tries, $fill_ok) = (0, 0, 0);
+my $fill_body = sub {
+    my ($re) = @_;
+    return json_encode({ model => 'base', prompt => 'A text:',
+                         max_tokens => 1, stream => JSON::PP::true(),
+                         guided_regex => $re });
+};
 
 for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
                0.3)
 {
-    my $n = 700 + 10 * $tries++;
+    # six and it: the server's eight slots hold them all
+    my $n = 600 + 8 * $tries;
     my @fill = map {
         stream_start($on, 'POST', '/v1/completions',
-                     body => json_encode({
-                         model => 'base', prompt => 'A text:',
-                         max_tokens => 1, stream => JSON::PP::true(),
-                         guided_regex => '(.|\n){0,' . ($n + $_) . '}' }),
+                     body => $fill_body->('(.|\n){0,' . ($n + $_) . '}'),
                      headers => { 'Content-Type' => 'application/json' })
-    } 0 .. 7;
+    } 0 .. 5;
+    # the longest compile: done last on the worker's threads, so last in
+    # the engine's line
     my $last = stream_start($on, 'POST', '/v1/completions',
-                            body => json_encode({
-                                model => 'base', prompt => 'A text:',
-                                max_tokens => 1,
-                                stream => JSON::PP::true(),
-                                guided_regex => '(.|\n){0,' . ($n + 8)
-                                                . '}z' }),
+                            body => $fill_body->('(.|\n){0,'
+                                                 . (700 + $tries++)
+                                                 . '}z'),
                             headers => { 'Content-Type'
                                          => 'application/json' });
     sleep($delay);
     $last->abort;
     $_->wait_done(30) for @fill;
+    $fill_ok = grep { ($_->{status} // 0) == 200 } @fill;
     $_->abort for @fill;
     $caught = wait_for(2, sub {
         return $servers{0}->error_log
@@ -311,6 +315,7 @@ for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
     last if $caught;
 }
 
+is($fill_ok, 6, 'the six before it answered');
 ok($caught, "a client gone while its constraint compiled in the engine "
    . "(try $tries): its slot finished as cancelled");
 my $idle = wait_for(10, sub {

@@ -612,6 +612,16 @@ int slora_engine_wake_fd(const slora_engine_t *e);
 int slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     size_t len);
 
+/* A constraint's key: its form and text hashed, never 0. */
+uint64_t slora_engine_schema_key(int form, const char *text, size_t len);
+
+/* The keys of up to n constraints the engine has compiled and keeps (not
+ * those refused or compiling), into keys[]; the count. A constraint
+ * whose key is among them compiles: a caller that would compile one to
+ * refuse it early (nginx's worker) need not. */
+int32_t slora_engine_schema_keys(const slora_engine_t *e, uint64_t *keys,
+    int32_t n);
+
 /* The code for a status slora_engine_submit() or an admin call returned. */
 slora_errcode_e slora_engine_errcode(int status);
 

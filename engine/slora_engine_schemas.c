@@ -78,6 +78,7 @@ static int slora_engine_schema_set(slora_engine_t *e,
     uint64_t hash);
 static void slora_engine_schema_clear(slora_engine_t *e,
     slora_engine_schema_t *k);
+static uint64_t slora_engine_schema_mix(int form, uint64_t hash);
 
 
 /*
@@ -272,6 +273,37 @@ slora_engine_schemas_stop(slora_engine_t *e)
     pthread_cond_destroy(&e->compiler->cond);
     free(e->compiler);
     e->compiler = NULL;
+}
+
+
+uint64_t
+slora_engine_schema_key(int form, const char *text, size_t len)
+{
+    return slora_engine_schema_mix(form, slora_fnv1a(text, len));
+}
+
+
+int32_t
+slora_engine_schema_keys(const slora_engine_t *e, uint64_t *keys, int32_t n)
+{
+    int32_t                           got;
+    uint32_t                          i;
+    const slora_engine_schema_t      *k;
+    const slora_engine_schema_tab_t  *t;
+
+    got = 0;
+
+    for (t = &e->schemas; t != NULL && got < n; t = t->next) {
+        for (i = 0; i < SLORA_ENGINE_SCHEMAS && got < n; i++) {
+            k = &t->entry[i];
+
+            if (k->schema != NULL) {
+                keys[got++] = slora_engine_schema_mix(k->form, k->hash);
+            }
+        }
+    }
+
+    return got;
 }
 
 
@@ -639,4 +671,17 @@ slora_engine_schema_clear(slora_engine_t *e, slora_engine_schema_t *k)
     free(k->text);
     free(k->refused);
     memset(k, 0, sizeof(*k));
+}
+
+
+/* A key of the text's hash and its form (mixed in by an odd multiplier,
+ * the golden ratio's), never 0. */
+static uint64_t
+slora_engine_schema_mix(int form, uint64_t hash)
+{
+    uint64_t  key;
+
+    key = hash ^ ((uint64_t) (form + 1) * 0x9e3779b97f4a7c15ull);
+
+    return key != 0 ? key : 1;
 }

@@ -41,7 +41,7 @@ struct slora_openai_block_s {
 
 const slora_openai_limits_t  slora_openai_default_limits = {
     SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1, 0,
-    0
+    0, NULL, NULL
 };
 
 
@@ -174,6 +174,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
 
     req->chat_flags |= lim->chat_flags;
     req->compile_later = lim->compile_later != 0;
+    req->schema_known = lim->schema_known;
+    req->schema_known_data = lim->schema_known_data;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {

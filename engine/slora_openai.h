@@ -134,6 +134,15 @@ typedef struct {
                                                for a parse that compiles
                                                it off the caller's loop
                                                (nginx's thread pool) */
+    int                 (*schema_known)(void *data, int form,
+                            const char *text, size_t len);
+                                            /* NULL, or 1 where the
+                                               constraint is known to
+                                               compile (the engine keeps
+                                               it compiled): the parse
+                                               takes it as it is, no
+                                               compile, now or later */
+    void                 *schema_known_data;
 } slora_openai_limits_t;
 
 
@@ -267,7 +276,13 @@ typedef struct {
                                                JSON with no blank between
                                                tokens (vLLM's
                                                disable_any_whitespace) */
-    unsigned              compile_later:1;  /* the limits' */
+    unsigned              compile_later:1;  /* the limits', */
+    int                 (*schema_known)(void *data, int form,
+                            const char *text, size_t len);
+    void                 *schema_known_data; /* and these two */
+    unsigned              schema_was_known:1; /* schema not compiled:
+                                               schema_known said it
+                                               compiles */
     unsigned              schema_uncompiled:1; /* schema's size checked,
                                                its compile passed over
                                                (compile_later) */

@@ -349,7 +349,8 @@ slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
 
 /* A schema's text of req->schema_form, compiled once here so that one
  * this server cannot enforce is refused now (or, under compile_later, by
- * the parse that compiles it), and kept. */
+ * the parse that compiles it), and kept; not compiled where the caller
+ * knows it compiles (schema_known). */
 int
 slora_openai_schema_text(const char *text, size_t len, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err)
@@ -371,7 +372,13 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
                                  SLORA_JSON_SCHEMA_MAX);
     }
 
-    if (req->compile_later) {
+    if (req->schema_known != NULL
+        && req->schema_known(req->schema_known_data, req->schema_form, text,
+                             len))
+    {
+        req->schema_was_known = 1;
+
+    } else if (req->compile_later) {
         req->schema_uncompiled = 1;
 
     } else {

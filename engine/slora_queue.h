@@ -35,12 +35,13 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      45
+#define SLORA_QUEUE_VERSION      46
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
 #define SLORA_QUEUE_CODE_LEN     32     /* OpenAI error code */
 #define SLORA_QUEUE_ERR_LEN      256
+#define SLORA_QUEUE_SCHEMA_KEYS  64     /* constraints known to compile */
 #define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
 #define SLORA_QUEUE_ALLOWED_MAX  300    /* allowed_token_ids entries */
@@ -422,6 +423,14 @@ typedef struct {
     _Atomic int32_t    schemas_kept;        /* kept, */
     _Atomic int32_t    schemas_compiling;   /* on the compile thread, */
     _Atomic uint64_t   schema_bytes;        /* their bytes */
+    _Atomic uint64_t   schema_known_hits;   /* requests whose constraint
+                                               a worker found among: */
+    _Atomic uint64_t   schema_keys[SLORA_QUEUE_SCHEMA_KEYS];
+                                            /* the keys of constraints the
+                                               engine compiled and keeps
+                                               (slora_engine_schema_keys;
+                                               0: none), which a worker
+                                               need not compile to check */
     _Atomic uint64_t   prediction_accepted; /* predictions' draft tokens
                                                taken, */
     _Atomic uint64_t   prediction_rejected; /* and not */

@@ -293,6 +293,13 @@ ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec)
 }
 
 
+/*
+ * slora_adapters preload=on: the host tier is filled with the catalog's
+ * adapters (as many as host_cache= holds) before the engine says it is
+ * ready, so their first requests only copy them to the pool. Requests
+ * that come meanwhile are refused as during the model's load (503,
+ * engine_not_ready, "the engine is loading").
+ */
 static void
 ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec, int n)
 {

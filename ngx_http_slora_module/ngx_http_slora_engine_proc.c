@@ -1320,17 +1320,16 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
 
 
 /*
- * slora_adapters preload=on: the host tier is filled with the catalog's
- * adapters (as many as host_cache= holds) before the engine says it is
- * ready, so their first requests only copy them to the pool. Requests
- * that come meanwhile are refused as during the model's load (503,
- * engine_not_ready, "the engine is loading").
+ * The engine's figures into the zone, for /status and /metrics, and the
+ * keys of the constraints it keeps compiled, which a worker then takes
+ * as compiling without compiling them (ngx_http_slora_parse.c). Stale
+ * keys do no harm: a constraint that compiled once always does.
  */
-
-
 void
 ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
 {
+    int32_t                n, k;
+    uint64_t               keys[SLORA_QUEUE_SCHEMA_KEYS];
     slora_queue_t         *q;
     slora_engine_stats_t   st;
 
@@ -1378,6 +1377,13 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->schema_bytes, (uint64_t) st.schema_bytes,
                           memory_order_relaxed);
+
+    n = slora_engine_schema_keys(ec->engine, keys, SLORA_QUEUE_SCHEMA_KEYS);
+
+    for (k = 0; k < SLORA_QUEUE_SCHEMA_KEYS; k++) {
+        atomic_store_explicit(&q->schema_keys[k], k < n ? keys[k] : 0,
+                              memory_order_relaxed);
+    }
     atomic_store_explicit(&q->prediction_accepted, st.prediction_accepted,
                           memory_order_relaxed);
     atomic_store_explicit(&q->prediction_rejected, st.prediction_rejected,

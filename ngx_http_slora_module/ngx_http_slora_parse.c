@@ -30,6 +30,8 @@
  * the parse had been at once), and the store is not read a second time.
  * An error the parse finds (a corrupt record among them: the same 404;
  * a constraint refused: the same 400) is the same answer as at once.
+ * A constraint the engine keeps compiled (its key in the zone) is not
+ * compiled at all: it goes to the engine as it came, without the thread.
  */
 
 #include "ngx_http_slora_module.h"
@@ -88,6 +90,10 @@ static int ngx_http_slora_parse_body(const ngx_str_t *body,
 static void ngx_http_slora_parse_run(ngx_http_slora_work_t *w);
 static ngx_int_t ngx_http_slora_parse_answer(ngx_http_slora_parse_t *p,
     slora_openai_req_t **req, slora_openai_err_t *err);
+static int ngx_http_slora_schema_known(void *data, int form,
+    const char *text, size_t len);
+static void ngx_http_slora_parse_count(ngx_http_slora_main_conf_t *smcf,
+    const slora_openai_req_t *req);
 
 
 /*
@@ -115,6 +121,7 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
     ngx_http_slora_main_conf_t   *smcf;
 
     r = enc->request;
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
 
     /* the parse done on the thread for this body */
     for (w = enc->done; w; w = w->next) {
@@ -123,11 +130,10 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
         if (w->kind == NGX_HTTP_SLORA_WORK_PARSE && p->len == body->len
             && ngx_memcmp(p->body, body->data, body->len) == 0)
         {
+            ngx_http_slora_parse_count(smcf, p->req);
             return ngx_http_slora_parse_answer(p, req, err);
         }
     }
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
 
     here = ngx_http_slora_req_create(r);
     if (here == NULL) {
@@ -138,9 +144,12 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
     lk.request = r;
     lk.stop = enc->pool != NULL;
 
-    /* with a pool, a constraint's compile is left to the thread */
+    /* a constraint the engine keeps compiled is not compiled to check;
+     * with a pool, another one's compile is left to the thread */
     later = *lim;
     later.compile_later = enc->pool != NULL;
+    later.schema_known = ngx_http_slora_schema_known;
+    later.schema_known_data = ngx_http_slora_queue(smcf);
 
     rc = ngx_http_slora_parse_body(body, kind, responses, &later,
                                    smcf->store != NULL
@@ -149,6 +158,7 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
 
     if (rc != SLORA_AGAIN && !here->schema_uncompiled) {
         *req = here;
+        ngx_http_slora_parse_count(smcf, here);
         return rc == SLORA_OK ? NGX_OK : NGX_DECLINED;
     }
 
@@ -171,7 +181,7 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
     p->len = body->len;
     p->kind = kind;
     p->responses = responses;
-    p->lim = *lim;
+    p->lim = later;
     p->lim.compile_later = 0;
     p->kept = smcf->store != NULL;
     p->looked_up = lk.looked_up;
@@ -289,4 +299,55 @@ ngx_http_slora_parse_answer(ngx_http_slora_parse_t *p,
     *err = p->err;
 
     return p->rc == SLORA_OK ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * 1 where the engine keeps the constraint compiled: its key is among
+ * those the engine process writes into the zone after each step
+ * (ngx_http_slora_engine_stats). It compiles, then: neither the worker
+ * nor the thread compiles it to check it. The worker's and the thread's
+ * (data: the zone); the keys are read one at a time, a stale one as good
+ * as a fresh one (a constraint that compiled once always does).
+ */
+static int
+ngx_http_slora_schema_known(void *data, int form, const char *text,
+    size_t len)
+{
+    uint64_t        key;
+    ngx_uint_t      i;
+    slora_queue_t  *q = data;
+
+    if (q == NULL) {
+        return 0;
+    }
+
+    key = slora_engine_schema_key(form, text, len);
+
+    for (i = 0; i < SLORA_QUEUE_SCHEMA_KEYS; i++) {
+        if (atomic_load_explicit(&q->schema_keys[i], memory_order_relaxed)
+            == key)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* A parse whose constraint was taken as known, counted once (/status's
+ * constraints "known"). */
+static void
+ngx_http_slora_parse_count(ngx_http_slora_main_conf_t *smcf,
+    const slora_openai_req_t *req)
+{
+    slora_queue_t  *q;
+
+    q = ngx_http_slora_queue(smcf);
+
+    if (q != NULL && req != NULL && req->schema_was_known) {
+        atomic_fetch_add_explicit(&q->schema_known_hits, 1,
+                                  memory_order_relaxed);
+    }
 }

@@ -68,7 +68,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"prediction\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"lookup\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"constraints\":{\"compiles\":%uL,\"hits\":%uL,\"kept\":%D,"
-        "\"compiling\":%D,\"bytes\":%uL},"
+        "\"compiling\":%D,\"bytes\":%uL,\"known\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
         "\"uploads_ahead\":%uL,\"pinned\":%D,"
@@ -109,6 +109,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->schemas_kept),
         ngx_http_slora_ld(q->schemas_compiling),
         ngx_http_slora_ld(q->schema_bytes),
+        ngx_http_slora_ld(q->schema_known_hits),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),
         ngx_http_slora_ld(q->adapter_loads),
@@ -433,7 +434,12 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "# HELP slora_constraints_kept_bytes The compiled constraints the"
         " engine keeps, in bytes.\n"
         "# TYPE slora_constraints_kept_bytes gauge\n"
-        "slora_constraints_kept_bytes %uL\n",
+        "slora_constraints_kept_bytes %uL\n"
+        "# HELP slora_constraints_known_total Requests whose constraint"
+        " a worker took as compiling, not compiled to check: the engine"
+        " kept it compiled.\n"
+        "# TYPE slora_constraints_known_total counter\n"
+        "slora_constraints_known_total %uL\n",
         ngx_http_slora_ld(q->prefix_pages),
         ngx_http_slora_ld(q->prefix_lookups),
         ngx_http_slora_ld(q->prefix_hit_tokens),
@@ -444,7 +450,8 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->lookup_rejected),
         ngx_http_slora_ld(q->schema_compiles),
         ngx_http_slora_ld(q->schema_hits),
-        ngx_http_slora_ld(q->schema_bytes));
+        ngx_http_slora_ld(q->schema_bytes),
+        ngx_http_slora_ld(q->schema_known_hits));
 
     if (ngx_http_slora_store_stats(r, &ss) == NGX_OK) {
         p = ngx_slprintf(p, end,

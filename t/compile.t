@@ -174,6 +174,38 @@ my $m = http_req($on, 'GET', '/metrics')->{body} // '';
 like($m, qr/^slora_constraints_total\{kind="kept"\} \Q$after->{hits}\E$/m,
      'the metrics count the same');
 
+# a constraint the engine keeps compiled is not compiled again by the
+# worker to check it (nor sent to the thread): its key is in the zone;
+# /status's constraints "known" counts the request, on both servers; its
+# answer is the one before. One the engine refused is never known: it
+# is compiled and refused again, with the same 400.
+
+for my $k (0, 1) {
+    my $port = $servers{$k}->port;
+    my $was = $servers{$k}->status->{constraints} // {};
+    my ($r, $j) = json_post($port, @{ $cases{regex} });
+    my $now = $servers{$k}->status->{constraints} // {};
+    my $what = $k ? 'off' : 'pool';
+    is($r->{status}, 200, "$what: the regex again: 200");
+    is($j->{choices}[0]{text} // '', $text{$port}{regex},
+       "$what: the same match");
+    ok(($now->{known} // 0) == ($was->{known} // 0) + 1
+       && ($now->{hits} // 0) == ($was->{hits} // 0) + 1
+       && ($now->{compiles} // 0) == ($was->{compiles} // 0),
+       "$what: known to the worker (" . ($was->{known} // '?') . ' -> '
+       . ($now->{known} // '?') . '), taken as kept by the engine');
+
+    ($r) = json_post($port, @{ $cases{lookahead} });
+    my $after_bad = $servers{$k}->status->{constraints} // {};
+    is($r->{body}, $ans{$port}{lookahead}{body},
+       "$what: a refused schema again: the same 400");
+    is($after_bad->{known}, $now->{known}, "$what: not known");
+}
+
+like(http_req($on, 'GET', '/metrics')->{body} // '',
+     qr/^slora_constraints_known_total [1-9]/m,
+     'the metrics count the known');
+
 # the slot that waited on the compile is stepped as soon as it is in the
 # engine, not after the engine's idle poll (a second): a new regex's
 # request takes about what the same request takes again, kept

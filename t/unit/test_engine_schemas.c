@@ -26,6 +26,7 @@
  *       the wake fd is written when it is done, then 1 and the submit
  *       takes it as kept; one the compiler refuses says 1 once done, and
  *       the submit refuses it with the compiler's reason, nothing kept;
+ *       the keys (slora_engine_schema_keys) those of the kept alone;
  *       jobs compile in the order asked; the engine freed with a compile
  *       on the thread.
  * The ASan build finds a schema freed while held, or one never freed.
@@ -451,6 +452,33 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
        && strstr(err.msg, "the start of the other") != NULL,
        "(g) its submit refuses it with the compiler's reason: %s", err.msg);
+
+    /* the keys: the compiled regex's, not the refused list's, nor the
+     * regex's text in another form; as many as are kept, or n */
+    {
+        int32_t   n, j, has_re, has_bad, has_other;
+        uint64_t  keys[256];
+
+        slora_engine_stats(e, &st);
+        n = slora_engine_schema_keys(e, keys, 256);
+        has_re = has_bad = has_other = 0;
+
+        for (j = 0; j < n; j++) {
+            has_re |= keys[j] == slora_engine_schema_key(
+                                     SLORA_JSON_FORM_REGEX, re, strlen(re));
+            has_bad |= keys[j] == slora_engine_schema_key(
+                                      SLORA_JSON_FORM_CHOICE, bad,
+                                      strlen(bad));
+            has_other |= keys[j] == slora_engine_schema_key(
+                                        SLORA_JSON_FORM_GRAMMAR, re,
+                                        strlen(re));
+        }
+
+        ok(n == st.schemas_kept && has_re && !has_bad && !has_other
+           && slora_engine_schema_keys(e, keys, 1) == 1,
+           "(g) the keys of the %d kept: the regex's, not the refused "
+           "list's nor another form's", n);
+    }
 
     test_ready_order(e);
 }

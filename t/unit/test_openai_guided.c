@@ -13,7 +13,8 @@
  * at_least_one, a whitespace pattern), structural tags in both shapes
  * and what is wrong in them, and each beside another, a JSON
  * response_format or tools; under the limits' compile_later, the
- * constraint kept uncompiled, refused only by a parse that compiles.
+ * constraint kept uncompiled, refused only by a parse that compiles;
+ * one the limits' schema_known knows, not compiled at all.
  * Every request is freed, failed ones too, so the ASan build finds a
  * leak.
  */
@@ -329,6 +330,8 @@ static const tag_case_t  tag_cases[] = {
 static void test_good(void);
 static void test_bad(void);
 static void test_later(void);
+static void test_known(void);
+static int known_one(void *data, int form, const char *text, size_t len);
 
 
 int
@@ -337,6 +340,7 @@ main(void)
     test_good();
     test_bad();
     test_later();
+    test_known();
 
     return done_testing();
 }
@@ -615,4 +619,79 @@ test_later(void)
         slora_openai_req_free(&req);
         free(body);
     }
+}
+
+
+/* schema_known: a constraint the caller says compiles is taken as it
+ * is, not compiled (one the compiler would refuse passes, which only a
+ * constraint not compiled can), whatever compile_later says; one it
+ * does not know is compiled, or passed over under compile_later; the
+ * callback is asked the form and the text the engine is sent */
+typedef struct {
+    int          calls;
+    int          form;
+    const char  *text;                  /* known where equal */
+    char         asked[64];
+} known_t;
+
+
+static void
+test_known(void)
+{
+    int                    rc, later;
+    known_t                k;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+
+    static const char  body[] = "{\"model\":\"base\",\"prompt\":\"x\","
+                                "\"guided_regex\":\"(?=a)b\"}";
+
+    for (later = 0; later <= 1; later++) {
+        memset(&k, 0, sizeof(k));
+        k.text = "(?=a)b";
+        lim = slora_openai_default_limits;
+        lim.compile_later = later;
+        lim.schema_known = known_one;
+        lim.schema_known_data = &k;
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse(body, strlen(body), COMP, &lim, &req, &err);
+        ok(rc == SLORA_OK && req.schema_was_known && !req.schema_uncompiled
+           && req.schema.data != NULL
+           && strcmp(req.schema.data, "(?=a)b") == 0 && k.calls == 1
+           && k.form == SLORA_JSON_FORM_REGEX
+           && strcmp(k.asked, "(?=a)b") == 0,
+           "schema_known (compile_later %d): a known regex taken as it is, "
+           "not compiled (asked %d times, form %d): %s", later, k.calls,
+           k.form, rc == SLORA_OK ? "taken" : err.msg);
+        slora_openai_req_free(&req);
+
+        k.text = "another";
+        k.calls = 0;
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse(body, strlen(body), COMP, &lim, &req, &err);
+        ok(later ? rc == SLORA_OK && req.schema_uncompiled
+                   && !req.schema_was_known
+                 : rc == SLORA_ERROR && err.status == 400
+                   && strstr(err.msg, "lookahead") != NULL,
+           "schema_known (compile_later %d): one not known %s: %s", later,
+           later ? "passed over" : "compiled and refused",
+           rc == SLORA_OK ? "taken" : err.msg);
+        slora_openai_req_free(&req);
+    }
+}
+
+
+static int
+known_one(void *data, int form, const char *text, size_t len)
+{
+    known_t  *k = data;
+
+    k->calls++;
+    k->form = form;
+    snprintf(k->asked, sizeof(k->asked), "%.*s", (int) len, text);
+
+    return strlen(k->text) == len && memcmp(k->text, text, len) == 0;
 }

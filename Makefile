@@ -18,8 +18,10 @@ CFLAGS_W   = -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
 # -ffp-contract=off: arithmetic as written, never fused into an fma, so
 # the sampling's CPU twin gives the GPU's token (kernels/slora_sample.h)
 CFLAGS    += -std=gnu11 -g $(OPT) -fPIC -ffp-contract=off $(CFLAGS_W) $(SAN) \
-             -Iengine -Ikernels $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
-LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis libcrypto) \
+             -Iengine -Ikernels \
+             $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
+LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis \
+                                       libcrypto) \
              -lpthread -lm
 LDFLAGS   += $(SAN)
 
@@ -118,7 +120,8 @@ ASAN_SAN  := -fsanitize=address,undefined,float-cast-overflow \
 # the engine process writes.
 asan: all fetch
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN='$(ASAN_SAN)' unit
-	ASAN_OPTIONS=detect_leaks=1 prove -e '' $(patsubst t/unit/%.c,build-asan/t/unit/%,$(UNIT_SRCS))
+	ASAN_OPTIONS=detect_leaks=1 prove -e '' \
+	    $(patsubst t/unit/%.c,build-asan/t/unit/%,$(UNIT_SRCS))
 	$(MAKE) BUILD=build-asan-nginx OPT=-O1 SAN='$(ASAN_SAN)' \
 	    KERNEL_SAN= KERNEL_OPT=-O2 module
 	SLORA_MODULE=$(CURDIR)/build-asan-nginx/nginx/objs/ngx_http_slora_module.so \

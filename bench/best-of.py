@@ -74,7 +74,8 @@ def main():
                   f" with stop {both:.3f}  {t[:40]!r}")
         print(f"  first by tokens alone {by_alone}, with stop ids "
               f"{by_both}; best_of's answer {text[:40]!r}: "
-              f"{'the first with stop ids' if text == rows[by_both][0] else 'ANOTHER'}")
+              + ("the first with stop ids" if text == rows[by_both][0]
+                 else "ANOTHER"))
     print(f"best_of's answer the ranking's first: {same} of {len(SEEDS)}")
 
 

@@ -50,10 +50,11 @@
 # and 64 with the step
 # profile on ($SLORA_CUDA_PROFILE, which launches op by op: no decode
 # graphs); then the plain PyTorch peer (torch_decode.py) in the same call.
-# conform: SmolLM2 joined from its three parts (device_smollm2); `slora conform` (the
-# same greedy requests alone and batched on cuda and on the CPU's exact
-# f32 path, with each choice's logit margin) with and without adapters
-# of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
+# conform: SmolLM2 joined from its three parts (device_smollm2);
+# `slora conform` (the same greedy requests alone and batched on cuda and
+# on the CPU's exact f32 path, with each choice's logit margin) with and
+# without adapters of mixed ranks, and on a 2-layer slice of the Llama-7B
+# shape.
 # Then sampled requests, the device's draws against the host's on the
 # same GPU; greedy requests with penalties (sampled on the host from the
 # rows the GPU copies back) against the CPU; the log-probabilities of
@@ -98,7 +99,8 @@ step() {
     echo "== $name: $*" >> "$OUT/engine.log"
     timeout 240 "$@" >> "$OUT/engine.log" 2>&1
     local rc=$?
-    echo "== $name: rc=$rc, $(( $(date +%s) - t0 )) s" | tee -a "$OUT/engine.log"
+    echo "== $name: rc=$rc, $(( $(date +%s) - t0 )) s" \
+        | tee -a "$OUT/engine.log"
     return $rc
 }
 
@@ -159,7 +161,8 @@ if [ "$MODE" = kernels ]; then
     for t in arena kernels attention convert sample score gemv; do
         step "$t" /tmp/test_${t}_cuda
     done
-    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
+    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok," \
+         "$(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     exit 0
 fi
@@ -181,7 +184,8 @@ if [ "$MODE" = bench ]; then
     step "scores" /tmp/test_score_cuda
     step "gemv" /tmp/test_gemv_cuda
     step "gemm" /tmp/bench_gemm_cuda
-    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
+    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok," \
+         "$(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     # the same prompt's LoRA rows must be the same bits run after run:
     # sampled requests with adapters, the device's draws against the
@@ -238,7 +242,8 @@ if [ "$MODE" = bench ]; then
         echo "torch_decode: rc=$?"
     fi
     echo
-    grep -E "against|the drift|ALL EQUAL|PARTS|INERT|^adapters on" "$OUT/engine.log"
+    grep -E "against|the drift|ALL EQUAL|PARTS|INERT|^adapters on" \
+        "$OUT/engine.log"
     sed -n '/^# proj/,/^==/p' "$OUT/engine.log"
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
@@ -331,7 +336,8 @@ if [ "$MODE" = kernel-times ]; then
     step "kernel-times ncu" ${NCU:-ncu} --csv --metrics gpu__time_duration.sum \
         --cache-control none --clock-control none --graph-profiling node \
         --log-file "$OUT/ncu.csv" $KT
-    ms=$(awk '/^== kernel-times plain: \// { on = 1 } /^== kernel-times plain: rc/ { on = 0 }
+    ms=$(awk '/^== kernel-times plain: \// { on = 1 }
+              /^== kernel-times plain: rc/ { on = 0 }
               on && $1 == 64 { printf "%s%s", sep, $9; sep = "," }' \
              "$OUT/engine.log")
     grep -E "^== kernel-times|^ +64 " "$OUT/engine.log"
@@ -558,6 +564,6 @@ step "generate smollm2 sampled" $S generate --model /tmp/smollm2.gguf \
     --top-p 0.95 --seed 3 --max-tokens 48
 
 echo
-grep -E "^ +[0-9]+ +(none|yes)|against|the drift|ALL EQUAL|PARTS|INERT|^adapters on|error|failed" \
-    "$OUT/engine.log" | head -80
+summary="^ +[0-9]+ +(none|yes)|against|the drift|ALL EQUAL|PARTS|INERT"
+grep -E "$summary|^adapters on|error|failed" "$OUT/engine.log" | head -80
 sed -n '/^== generate smollm2 sampled:/,/^== generate/p' "$OUT/engine.log"

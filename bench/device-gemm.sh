@@ -94,5 +94,7 @@ if command -v ncu > /dev/null && [ "${NCU:-1}" = 1 ]; then
         --section SpeedOfLight --section MemoryWorkloadAnalysis \
         --section WarpStateStats /tmp/bench_gemm_cuda 64 \
         > "$OUT/ncu.log" 2>&1
-    grep -E "Duration|DRAM Throughput|L2 Cache Throughput|Memory Throughput|Stall|Warp Cycles|L1/TEX Hit|L2 Hit" "$OUT/ncu.log" | head -30
+    ncu_re="Duration|DRAM Throughput|L2 Cache Throughput|Memory Throughput"
+    ncu_re="$ncu_re|Stall|Warp Cycles|L1/TEX Hit|L2 Hit"
+    grep -E "$ncu_re" "$OUT/ncu.log" | head -30
 fi

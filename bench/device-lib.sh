@@ -36,7 +36,9 @@
 # daemonizes it instead.
 
 device_cublas_dir() {
-    python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
+    local py='import nvidia.cublas, os; '
+    py=$py'print(os.path.dirname(nvidia.cublas.__file__) + "/lib")'
+    python3 -c "$py" 2>/dev/null
 }
 
 device_built_from() {
@@ -58,7 +60,8 @@ device_nginx_bins() {
 
 device_engine_env() {
     gunzip -c "$1/slora.gz" > /tmp/slora && chmod +x /tmp/slora
-    export LD_LIBRARY_PATH=$1:/usr/local/cuda/lib64:$(device_cublas_dir):${LD_LIBRARY_PATH:-}
+    export LD_LIBRARY_PATH=$(device_cublas_dir):${LD_LIBRARY_PATH:-}
+    export LD_LIBRARY_PATH=$1:/usr/local/cuda/lib64:$LD_LIBRARY_PATH
     export SLORA_CUDA_LIB=$1/libslora_cuda.so
 }
 

@@ -35,6 +35,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# the C library's own, which the carried libraries leave out
+SYS_LIBS='/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'
+
 # a call carries the tree (tracked files and untracked ones git does not
 # ignore) and its carry folder, 64 MiB in all: say so here, before a
 # device call is spent on the refusal. Sizes as the disk holds them
@@ -50,8 +53,9 @@ fits() {
     tree=$(tree_size)
     for carry in "$@"; do
         if [ $((tree + $(du -sB1 "$carry" | cut -f1))) -gt $((64 << 20)) ]; then
-            echo "device-pack.sh: $carry with the tree ($tree bytes) is over the" \
-                 "64 MiB a device call carries (NGINX=0 leaves nginx out)" >&2
+            echo "device-pack.sh: $carry with the tree ($tree bytes)" \
+                 "is over the 64 MiB a device call carries" \
+                 "(NGINX=0 leaves nginx out)" >&2
             exit 1
         fi
     done
@@ -111,7 +115,7 @@ if [ $MODE = one ]; then
         for lib in $( (ldd /usr/sbin/nginx;
                        ldd build/nginx/objs/ngx_http_slora_module.so) \
                       | awk '/=> \// { print $3 }' | sort -u \
-                      | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
+                      | grep -v -E "$SYS_LIBS"); do
             gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
         done
     fi
@@ -142,9 +146,10 @@ cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/
 gzip -9 -c /usr/sbin/nginx > .carry/d/nginx.gz
 gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
     > .carry/d/ngx_http_slora_module.so.gz
-for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.so) \
+for lib in $( (ldd /usr/sbin/nginx;
+               ldd build/nginx/objs/ngx_http_slora_module.so) \
               | awk '/=> \// { print $3 }' | sort -u \
-              | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
+              | grep -v -E "$SYS_LIBS"); do
     gzip -9 -c "$(readlink -f "$lib")" > ".carry/d/lib/$(basename "$lib").gz"
 done
 

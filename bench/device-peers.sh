@@ -47,7 +47,8 @@ fi
 
 cd $A
 if [ "${TORCH:-1}" = 1 ]; then
-    PYTHONUNBUFFERED=1 timeout 150 python3 torch_decode.py > "$OUT/torch_decode.log" 2>&1
+    PYTHONUNBUFFERED=1 timeout 150 python3 torch_decode.py \
+        > "$OUT/torch_decode.log" 2>&1
     echo "torch_decode: rc=$?"
     tail -12 "$OUT/torch_decode.log"
 fi
@@ -61,7 +62,8 @@ cat "$OUT/peft.log" | grep -E "^\{'kind'"
 # ours over PEFT's mixed batch of 64, overall tokens/s both
 if [ -f "$OUT/ours.log" ]; then
     ours=$(awk '$1 == 64 && $2 == 32 { print $(NF - 1) }' "$OUT/ours.log")
-    peft=$(grep -o "'kind': 'peft_mixed', 'adapters': 32, 'bs': 64, 'tok_s': [0-9.]*" \
+    peft=$(grep -o \
+           "'kind': 'peft_mixed', 'adapters': 32, 'bs': 64, 'tok_s': [0-9.]*" \
            "$OUT/peft.log" | awk '{ print $NF }')
     if [ -n "$ours" ] && [ -n "$peft" ]; then
         echo "ours $ours tokens/s over PEFT's mixed $peft:" \
@@ -69,7 +71,8 @@ if [ -f "$OUT/ours.log" ]; then
     fi
 fi
 if [ -f "$OUT/ours-lookup.log" ] && [ -n "${peft:-}" ]; then
-    look=$(awk '$1 == 64 && $2 == 32 { print $(NF - 1) }' "$OUT/ours-lookup.log")
+    look=$(awk '$1 == 64 && $2 == 32 { print $(NF - 1) }' \
+           "$OUT/ours-lookup.log")
     [ -n "$look" ] && echo "ours with lookup $look tokens/s over PEFT's" \
         "mixed $peft: $(python3 -c "print(round($look / $peft, 1))")x"
 fi

@@ -93,7 +93,8 @@ CONF
 
 if [ "${REPLAY_ONLY:-0}" != 1 ]; then
     rm -f $STEPS && touch $STEPS && chmod 666 $STEPS
-    LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
+    LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log \
+        -c conf/nginx.conf &
     pid=$!
 
     NGINX_PID=$pid python3 - <<'PY' || { wait $pid; exit 1; }

@@ -69,13 +69,17 @@ fi
 [ -x $S ] || { gunzip -c $T/slora.gz > $S && chmod +x $S; }
 device_nginx_bins $T || exit 1
 for f in $T/lib/*.gz; do
-    [ -f "/tmp/lib/$(basename "$f" .gz)" ] || gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+    [ -f "/tmp/lib/$(basename "$f" .gz)" ] \
+        || gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
 done
 
 py_lib() {
-    python3 -c "import nvidia.$1, os; print(os.path.dirname(nvidia.$1.__file__) + '/lib')" 2>/dev/null
+    local py="import nvidia.$1, os; "
+    py=$py"print(os.path.dirname(nvidia.$1.__file__) + '/lib')"
+    python3 -c "$py" 2>/dev/null
 }
-export LD_LIBRARY_PATH=$T:/usr/local/cuda/lib64:$(py_lib cublas):$(py_lib nccl):${LD_LIBRARY_PATH:-}
+export LD_LIBRARY_PATH=$(py_lib cublas):$(py_lib nccl):${LD_LIBRARY_PATH:-}
+export LD_LIBRARY_PATH=$T:/usr/local/cuda/lib64:$LD_LIBRARY_PATH
 export SLORA_CUDA_LIB=$T/libslora_cuda.so
 export NCCL_NVLS_ENABLE=0
 
@@ -98,6 +102,9 @@ step() {
     return $rc
 }
 
+# the lines of `slora conform` that give its requests' verdicts
+VERDICTS='^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))'
+
 M7=random:llama-7b
 MIX="random:n=4,ranks=8+16+32+64,targets=q+k+v+o+gate+up+down,scale=0.3"
 S16="random:n=32,ranks=16,targets=q+k+v+o"
@@ -107,7 +114,8 @@ if [ "$MODE" = check ]; then
         gunzip -c $T/test_allreduce_cuda.gz > /tmp/test_allreduce_cuda
         chmod +x /tmp/test_allreduce_cuda
         step "allreduce" /tmp/test_allreduce_cuda --bench
-        echo "allreduce: $(grep -c '^ok' "$OUT/tp.log") ok, $(grep -c '^not ok' "$OUT/tp.log") not ok"
+        echo "allreduce: $(grep -c '^ok' "$OUT/tp.log") ok," \
+             "$(grep -c '^not ok' "$OUT/tp.log") not ok"
         grep '^not ok' "$OUT/tp.log" | head -5
     fi
 
@@ -120,11 +128,12 @@ if [ "$MODE" = check ]; then
         fi
     done
 
-    STEP_TIMEOUT=150 step "conform 7b tp2 vs tp1" $S conform --model $M7 --device cuda \
-        --tp 2 --ref cuda --ref-tp 1 --adapters "$MIX" --requests 5 --gen 32
+    STEP_TIMEOUT=150 step "conform 7b tp2 vs tp1" $S conform --model $M7 \
+        --device cuda --tp 2 --ref cuda --ref-tp 1 --adapters "$MIX" \
+        --requests 5 --gen 32
 
     echo
-    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin|drift" "$OUT/tp.log" | head -20
+    grep -E "$VERDICTS|margin|drift" "$OUT/tp.log" | head -20
     grep -E "^== steps|^ *batch|^ +(1|64) " "$OUT/tp.log"
     grep -i -E "^ *[0-9]+ (KB|MB)|bytes" "$OUT/tp.log" | head -12
     exit 0
@@ -176,7 +185,8 @@ if [ "$MODE" = fail ]; then             # a rank's failure stops its peers
             bad=1
         fi
     done
-    grep -E "failed on cue|middle of the step|a step failed" "$OUT/tp.log" | head -12
+    grep -E "failed on cue|middle of the step|a step failed" "$OUT/tp.log" \
+        | head -12
     exit $bad
 fi
 
@@ -196,7 +206,8 @@ if [ "$MODE" = ablate ]; then
 
     echo
     grep -E "^== steps|^ *batch|^ +(1|64) " "$OUT/tp.log"
-    grep -E "^== profile|^cuda profile|all-reduce|LoRA|GEMM|attention" "$OUT/tp.log" | head -40
+    grep -E "^== profile|^cuda profile|all-reduce|LoRA|GEMM|attention" \
+        "$OUT/tp.log" | head -40
     exit 0
 fi
 
@@ -227,7 +238,8 @@ CONF
     LD_LIBRARY_PATH=/tmp/lib:$LD_LIBRARY_PATH $T/nginx -p $P \
         -e logs/error.log -c conf/nginx.conf &
     pid=$!
-    timeout 150 python3 bench/chat-stream.py http://127.0.0.1:18091 2>&1 | tee "$OUT/tp-chat.txt"
+    timeout 150 python3 bench/chat-stream.py http://127.0.0.1:18091 2>&1 \
+        | tee "$OUT/tp-chat.txt"
     curl -s http://127.0.0.1:18091/status | head -c 1500 > "$OUT/tp-status.json"
     kill -QUIT $pid
     wait $pid
@@ -265,8 +277,9 @@ if [ "$MODE" = seventy ]; then
     done
 
     echo
-    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin|drift" "$OUT/tp.log" | head -30
-    grep -E "^== (steps|S2)|^ *batch|^ +(1|16|64) |^batched|^decode-only" "$OUT/tp.log"
+    grep -E "$VERDICTS|margin|drift" "$OUT/tp.log" | head -30
+    grep -E "^== (steps|S2)|^ *batch|^ +(1|16|64) |^batched|^decode-only" \
+        "$OUT/tp.log"
     exit 0
 fi
 
@@ -278,7 +291,8 @@ if [ "$MODE" = shared ]; then
     export SLORA_TP_SHARE_GPUS=1
     for tp in ${TPS:-4 8}; do
         for ref in 1 2; do
-            STEP_TIMEOUT=300 step "conform 70b-8layer tp$tp (shared) vs tp$ref" \
+            STEP_TIMEOUT=300 step \
+                "conform 70b-8layer tp$tp (shared) vs tp$ref" \
                 $S conform --model random:llama-70b,layers=8 --device cuda \
                 --tp $tp --ref cuda --ref-tp $ref --adapters "$MIX" \
                 --requests 5 --gen ${GEN:-32} ${LOOKUP:+--lookup 1}
@@ -286,9 +300,11 @@ if [ "$MODE" = shared ]; then
     done
 
     echo
-    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|drift|^lookup" "$OUT/tp.log" | head -80
+    grep -E "^== conform|tensor parallel|$VERDICTS|drift|^lookup" \
+        "$OUT/tp.log" | head -80
     exit 0
 fi
 
-echo "usage: bench/device-tp.sh check|ablate|serve|all|close|full|fail|seventy|shared"
+echo "usage: bench/device-tp.sh" \
+     "check|ablate|serve|all|close|full|fail|seventy|shared"
 exit 1

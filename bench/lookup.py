@@ -5,13 +5,15 @@ request's own prompt and output) saves, through running slora servers.
 `lookup.py run URL FILE` asks each task greedy, one at a time, ROUNDS
 times, then three tasks at once and all tasks twice over at once
 (bursts of 3 and 2 x tasks), and writes the answers, the median
-seconds, the bursts' tokens/s and the server's /status `lookup` counts per task to FILE
+seconds, the bursts' tokens/s and the server's /status `lookup` counts \
+per task to FILE
 (JSON). Run it against a server without speculate, then one with it.
 `lookup.py compare OFF LOOKUP` prints the table: per task the tokens,
 seconds and tokens/s of both, the speed-up, the draft tokens taken and
 rejected, and whether the answers are the same (or the token where
 they part and by how much it led the runner-up without speculate: on a
-GPU bf16 may flip a near-tie); then the bursts' tokens/s on both. Prints figures, asserts nothing.
+GPU bf16 may flip a near-tie); then the bursts' tokens/s on both. \
+Prints figures, asserts nothing.
 
 usage: lookup.py run URL FILE [MODEL] [ROUNDS]   (URL as
            http://127.0.0.1:8080; base; 3)

@@ -94,8 +94,9 @@ $f->stop;
 sub time_get {
     my ($path) = @_;
     my @t;
+    my $url = "http://127.0.0.1:$PORT$path";
     for (1 .. $REPEAT) {
-        my $t = `curl -s -o /dev/null -w '%{time_total}' http://127.0.0.1:$PORT$path`;
+        my $t = `curl -s -o /dev/null -w '%{time_total}' $url`;
         die "curl failed\n" if $? != 0;
         push @t, 1e3 * $t;
     }

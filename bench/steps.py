@@ -51,7 +51,8 @@ def summary(path, rows, window, top):
         line += f" (device {device:.1f} s)"
     if captures:
         line += (f" ({len(captures)} steps captured a decode graph: "
-                 f"forward {sum(num(r, 'run_ms') for r in captures) / 1e3:.1f} s)")
+                 f"forward "
+                 f"{sum(num(r, 'run_ms') for r in captures) / 1e3:.1f} s)")
     if setups:
         line += (f" ({len(setups)} steps made GEMM plans: "
                  f"{sum(num(r, 'setup_ms') for r in setups) / 1e3:.3f} s)")

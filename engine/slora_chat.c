@@ -37,10 +37,10 @@
  * (engine/slora_openai_tools.c, engine/slora_openai_mistral.c), in the
  * format the template's model reads; SLORA_CHAT_TOOLS says a request has
  * them; Mistral's templates take tool results and the tools' block as
- * messages of their own (roles tool and tools), written as they are. So is a ChatML
- * template's default system message (slora_chat_default_system reads it
- * out of the Jinja text: SmolLM2's, Qwen2.5's), which the parser puts
- * first in a chat without one.
+ * messages of their own (roles tool and tools), written as they are. So is
+ * a ChatML template's default system message (slora_chat_default_system
+ * reads it out of the Jinja text: SmolLM2's, Qwen2.5's), which the parser
+ * puts first in a chat without one.
  *
  * A message's text is text: the renderer reports which spans of what it
  * writes came from the request (roles, content, the parts of a caller's

@@ -96,8 +96,8 @@ slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
     {
         return slora_err_set(err, SLORA_ERROR, "the pattern is %zu bytes, "
                              "at most %d", len,
-                             (how & SLORA_REGEX_LONG) ? SLORA_REGEX_LONG_MAX
-                                                      : SLORA_REGEX_PATTERN_MAX);
+                             (how & SLORA_REGEX_LONG)
+                             ? SLORA_REGEX_LONG_MAX : SLORA_REGEX_PATTERN_MAX);
     }
 
     ps.t = t;

@@ -1,10 +1,11 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
  * chain, OpenAI's logit bias first: the bias, vLLM's bad_words and
- * allowed_token_ids, repetition penalty, frequency and presence penalties, then greedy or
- * temperature, min-p (vLLM's: before top-k), top-k, softmax, top-p, one
- * uniform draw; the draw itself is the kernel family's
- * (kernels/slora_sample.h), which the GPU does to the same token.
+ * allowed_token_ids, repetition penalty, frequency and presence
+ * penalties, then greedy or temperature, min-p (vLLM's: before top-k),
+ * top-k, softmax, top-p, one uniform draw; the draw itself is the
+ * kernel family's (kernels/slora_sample.h), which the GPU does to the
+ * same token.
  *
  * The one idea: each request has its own generator, seeded from its
  * seed, and a draw takes one number of it, so the result depends on the

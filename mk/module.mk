@@ -63,7 +63,8 @@ $(NGINX_OBJS)/Makefile: config config.make mk/module.mk
 	rm -rf $(NGINX_TREE)
 	@mkdir -p $(dir $(NGINX_TREE)) $(NGINX_OBJS)
 	cp -r $(NGINX_SRC) $(NGINX_TREE)
-	cd $(NGINX_TREE) && SLORA_BUILD=$(BUILD) ./configure --with-compat --with-threads \
+	cd $(NGINX_TREE) && SLORA_BUILD=$(BUILD) ./configure --with-compat \
+	    --with-threads \
 	    $(if $(SAN),--with-cc-opt='$(SAN)' --with-ld-opt='$(SAN)') \
 	    --builddir=$(NGINX_OBJS) --add-dynamic-module=$(CURDIR)
 

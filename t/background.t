@@ -400,8 +400,9 @@ ok($cr->wait_events(8, 10) >= 8, '... followed by a reader');
 is($cst, 200, '... cancelled');
 ok($cr->wait_done(5), '... the reader\'s stream ends');
 my $ctext = deltas(@{ $cr->{events} });
-ok(length($ctext) && !grep({ ($_->{event} // '') =~ /^response\.(completed|incomplete)$/ }
-                           @{ $cr->{events} }),
+ok(length($ctext)
+   && !grep({ ($_->{event} // '') =~ /^response\.(completed|incomplete)$/ }
+            @{ $cr->{events} }),
    '... short of an end event (' . scalar(@{ $cr->{events} })
    . ' events)');
 ok(idle(), '... the engine lets it go');

@@ -248,7 +248,8 @@ pass('nginx with slora_catalog started, engine ready');
     is($res->{status}, 403, 'acme (default a001) asking for "base": 403');
     is($res->{json}{error}{code}, 'adapter_not_allowed',
        '... adapter_not_allowed');
-    like($res->{json}{error}{message}, qr/base model is not allowed for tenant acme/,
+    like($res->{json}{error}{message},
+         qr/base model is not allowed for tenant acme/,
          '... ' . ($res->{json}{error}{message} // ''));
 
     # a rate of one request in five seconds: a bucket of one
@@ -276,7 +277,8 @@ pass('nginx with slora_catalog started, engine ready');
        '... type rate_limit_error');
     is($res->{json}{error}{code}, 'rate_limit_exceeded',
        '... code rate_limit_exceeded');
-    like($res->{json}{error}{message}, qr{tenant slow is over its rate \(0\.2 requests/s\)},
+    like($res->{json}{error}{message},
+         qr{tenant slow is over its rate \(0\.2 requests/s\)},
          '... the engine\'s message: ' . ($res->{json}{error}{message} // ''));
     my $after = $res->{headers}{'retry-after'} // '';
     ok($after =~ /^\d+$/ && $after >= 1 && $after <= 5,
@@ -399,7 +401,8 @@ pass('nginx with slora_catalog started, engine ready');
     is(text_of(ask($PORT, '/v1', 'zz-new')), $ref{a099},
        'zz-new served with a099\'s weights now');
     $res = json_req($PORT, '/admin/load_lora_adapter',
-                    { lora_name => 'zz-out', lora_path => "$work/outside/evil" });
+                    { lora_name => 'zz-out',
+                      lora_path => "$work/outside/evil" });
     like("$res->{status} " . ($res->{json}{error}{message} // ''),
          qr/^400 .*outside the adapter roots/, 'a folder outside the roots:'
          . ' 400');

@@ -17,10 +17,10 @@
 # into host memory before the timed run, which then reads none (every
 # upload from host memory), as many as --host-cache holds. `slora
 # replay` plays a trace at its arrival times and reports as loadgen
-# does, early abort included; `slora mkadapter --count --ranks` writes the folders with
-# ranks in turn; `slora conform --lookup 1` drafts on the device under
-# test and still agrees; `slora generate --json-schema` answers with an object
-# the schema admits and refuses a keyword it cannot enforce; bad option
+# does, early abort included; `slora mkadapter --count --ranks` writes the
+# folders with ranks in turn; `slora conform --lookup 1` drafts on the device
+# under test and still agrees; `slora generate --json-schema` answers with an
+# object the schema admits and refuses a keyword it cannot enforce; bad option
 # values are refused by name. `slora bench --batches` says when the pool
 # never held a batch in flight; bench/steps.py and bench/kernel-times.py
 # sum up a step log and an Nsight Compute CSV of a decode step's kernels.
@@ -139,7 +139,8 @@ sub bench_row {
         '--adapters', 'random:n=3,ranks=4+8,targets=q+v',
         '--penalties', '1.5,-0.5,1.3');
     is($rc, 0, 'conform --penalties exits 0') or diag("$out\n$err");
-    like($out, qr/^cpu on 1 GPU\(s\) against cpu on 1, greedy, with penalties$/m,
+    like($out,
+         qr/^cpu on 1 GPU\(s\) against cpu on 1, greedy, with penalties$/m,
          '... says the requests carry penalties');
     like($out, qr/ALL EQUAL\s*$/, '... and ALL EQUAL, batched as alone');
     ($rc, $out, $err) = SloraTest::run_cmd(
@@ -523,7 +524,8 @@ sub bench_row {
             '--requests', '4', '--concurrency', '4', '--lookup', $lookup);
         is($rc, 0, "bench --lookup $lookup exits 0") or diag("$out\n$err");
         $out{$lookup} = $out;
-        like($out, qr/^batched: 4 requests, 4 in flight, 0 adapters: 800 tokens in /m,
+        like($out,
+             qr/^batched: 4 requests, 4 in flight, 0 adapters: 800 tokens in /m,
              '... 800 tokens generated') or diag($out);
     }
     unlike($out{0}, qr/^lookup:/m, '... no drafts without --lookup')

@@ -7,10 +7,11 @@
 # responses: one with the thread pool (the default), one with
 # "slora_thread_pool off". What each answers must be the same: the 400
 # of a guided_regex that spends the compile's budget, of a schema with a
-# lookahead (alone, and beside a second constraint), of tools whose second function's parameters are refused
-# (naming tools[1]), of a Responses text.format refused after a stored
-# history is read; and a greedy guided_choice, guided_regex and
-# json_schema answer, the last on a response continuing a stored one;
+# lookahead (alone, and beside a second constraint), of tools whose
+# second function's parameters are refused (naming tools[1]), of a
+# Responses text.format refused after a stored history is read; and a
+# greedy guided_choice, guided_regex and json_schema answer, the last
+# on a response continuing a stored one;
 # the same choice again taken as the engine keeps it compiled.
 # And the compile must not hold the worker: a request whose regex
 # spends the budget (some 4 ms, bench/RESULTS.md) and a GET /v1/models

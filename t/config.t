@@ -121,7 +121,8 @@ EOF
     is($rc, 0, 'nginx -t passes: random model, tokenizer=, device=cuda:0, '
                . 'tensor_parallel=2')
         or diag($out);
-    is(scalar @$left, 0, '... and spawns no process') or diag(join("\n", @$left));
+    is(scalar @$left, 0, '... and spawns no process')
+        or diag(join("\n", @$left));
 }
 
 # The prefix cache is on or off; another value is refused, saying so.

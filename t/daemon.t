@@ -136,7 +136,8 @@ ok(SloraTest::wait_for(20, sub {
     return @now == 2 && !grep { my $w = $_; grep { $_ == $w } @workers }
                                 @now;
 }), 'the master runs two new workers');
-like($s->error_log, qr/engine configuration unchanged, keeping engine process $epid2/,
+like($s->error_log,
+     qr/engine configuration unchanged, keeping engine process $epid2/,
      'the reload keeps the engine');
 is($s->engine_pid, $epid2, 'the same engine after the reload');
 is(complete(), $text, 'and it answers');
@@ -268,7 +269,8 @@ my $one = SloraTest::Server->new(name => 'daemon-single', port => $PORT,
 $one->{http} = slora_http(model => $model,
                           engine => 'threads=1 slots=8 max_running=8');
 $one->start;
-like($one->error_log, qr/\[warn\] .*"master_process off": nginx respawns no process/,
+like($one->error_log,
+     qr/\[warn\] .*"master_process off": nginx respawns no process/,
      'master_process off: the log warns that nothing is respawned');
 like(complete(), qr/\S/, 'a completion is answered');
 my $lone = $one->engine_pid;

@@ -686,7 +686,8 @@ sub engine_nofile {
         or diag($s->log_tail);
     is(($new // {})->{engine}{restarts}, $before->{engine}{restarts} + 1,
        '... restarts incremented');
-    like($s->error_log, qr/poll\(\) failed for a second, exiting to be respawned/,
+    like($s->error_log,
+         qr/poll\(\) failed for a second, exiting to be respawned/,
          '... saying why');
     is(complete(16)->{text}, $short->{text},
        '... and the new engine serves the same text');
@@ -713,8 +714,9 @@ sub engine_nofile {
 }
 
 my @bad = $s->bad_log_lines(
-    errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/,
-                           qr/\[alert\] \d+#\d+: slora engine: poll\(\) failed/]);
+    errors => 1,
+    allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/,
+              qr/\[alert\] \d+#\d+: slora engine: poll\(\) failed/]);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine'
           . ' and poll()\'s failures')
     or diag(join("\n", @bad));

@@ -1,16 +1,17 @@
 # fim.t: a completion's suffix, filled in the middle. A tiny random
 # model with DeepSeek Coder's vocabulary (slora mkmodel --tokenizer, the
 # reference sdist's ggml-vocab-deepseek-coder.gguf), whose marks are
-# <｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015 and <｜fim▁end｜> 32017 and
-# whose tokenizer puts a BOS first. The prompt the model gets (vLLM's
-# return_token_ids) is the BOS, the first mark, the prompt's tokens as
-# a plain completion's, the second mark, the suffix's, the third mark;
-# the answer is what the same ids sent as a prompt give; a mark's text
-# in the request is read as a plain completion's; /tokenize makes the
-# same prompt; texts past 8192 bytes (tokenized on the thread pool, the
-# request made again) give the same layout; a prompt and a suffix past
-# the context with the marks are a 413; the stream's text is the
-# body's; what cannot be combined with a suffix is a 400 naming it.
+# <｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015 and
+# <｜fim▁end｜> 32017 and whose tokenizer puts a BOS first. The
+# prompt the model gets (vLLM's return_token_ids) is the BOS, the first
+# mark, the prompt's tokens as a plain completion's, the second mark,
+# the suffix's, the third mark; the answer is what the same ids sent as
+# a prompt give; a mark's text in the request is read as a plain
+# completion's; /tokenize makes the same prompt; texts past 8192 bytes
+# (tokenized on the thread pool, the request made again) give the same
+# layout; a prompt and a suffix past the context with the marks are a
+# 413; the stream's text is the body's; what cannot be combined with a
+# suffix is a 400 naming it.
 # (The server of t/openai.t, on SmolLM2, which has no marks, refuses a
 # suffix.)
 

@@ -78,7 +78,8 @@ is($re->{text}, $text{c}, 'a1: replaced, the new weights answer (c\'s '
    . 'seed, c\'s text), not the cached old ones');
 
 is(complete('c')->{text}, $text{c}, 'c: unchanged throughout');
-like($s->error_log, qr/slora engine: the adapter folder changed: \d+ adapters now/,
+like($s->error_log,
+     qr/slora engine: the adapter folder changed: \d+ adapters now/,
      'the error log says the folder changed');
 
 # Rewritten in place, as PEFT's save_pretrained writes over a folder:

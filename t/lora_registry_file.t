@@ -126,7 +126,8 @@ like($log, qr/adapter "out", registered at run time from \Q$outside\E\/o1, is no
      '... the error log says why out is dropped');
 like($log, qr/adapter "\.\.\/x", registered at run time .* is no longer served: .*refused/,
      '... and ../x, a name refused');
-like($log, qr/4 run-time registrations read from \Q$file\E, some entries passed over/,
+like($log,
+     qr/4 run-time registrations read from \Q$file\E, some entries passed over/,
      '... four read (out, ../x, web, api), the two that are not a name and'
      . ' a path passed over, said');
 is(kept(), "web=$real2 api=$real1",
@@ -177,7 +178,8 @@ is(SloraTest::_slurp($file), 'not json', '... the file not written over');
 $registry = $s->prefix . '/nowhere/registered.json';
 configure();
 restart('a restart onto a file in a missing folder');
-like($s->error_log, qr/the run-time registrations cannot be kept in \Q$registry\E/,
+like($s->error_log,
+     qr/the run-time registrations cannot be kept in \Q$registry\E/,
      'the error log says so at the engine\'s start');
 is(load('late', "$ver/v1")->{status}, 200,
    'late registered though its file cannot be written');

@@ -14,8 +14,8 @@
 # adapter directory, one that does not exist (also named through a link
 # to the root) and a folder with no adapter_config.json (404s, as
 # vLLM's; one missing through a link outside, or through a link under
-# the roots that leads out, is refused as outside), a folder that is no adapter of
-# this model, weights that do not read (also in place of a
+# the roots that leads out, is refused as outside), a folder that is no
+# adapter of this model, weights that do not read (also in place of a
 # registration's), a name that is no valid name, the names a request's
 # model means otherwise (base, default, the model's id), a GET; a name
 # a sub-folder made a moment ago holds. Unloading a folder's adapter is a
@@ -204,17 +204,20 @@ my @bad = (
     [ { lora_name => 'x', lora_path => "$ver/../../outside/o1" }, 400,
       qr/^invalid_value: adapter x: \S+ holds "\.\.": name the folder without it$/,
       '.. leading out of it' ],
-    [ { lora_name => 'x', lora_path => "$outside/o1/../../adapters/.versions/v2" },
+    [ { lora_name => 'x',
+        lora_path => "$outside/o1/../../adapters/.versions/v2" },
       400, qr/^invalid_value: adapter x: \S+ holds "\.\.": name the folder without it$/,
       '.. leading back in: the same, nothing said of what it passed' ],
     [ { lora_name => 'x', lora_path => "$outside/nothing" }, 400,
       qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
       'a missing path outside: as a folder there, nothing said of it' ],
     [ { lora_name => 'x', lora_path => "$outside/o1/adapter_config.json" },
-      400, qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
       'a file outside: the same words' ],
     [ { lora_name => 'x', lora_path => "$ver/nothing" }, 404,
-      qr/^model_not_found: No adapter found at /, 'a path that does not exist' ],
+      qr/^model_not_found: No adapter found at /,
+      'a path that does not exist' ],
     [ { lora_name => 'x', lora_path => "$toroot/.versions/nothing" }, 404,
       qr/^model_not_found: No adapter found at /,
       'one missing, named through a link to the root: 404 as well' ],
@@ -286,7 +289,8 @@ is(http_req($PORT, 'GET', '/v1/load_lora_adapter')->{headers}{allow},
    'POST', '... Allow: POST');
 
 # Unloading.
-like(said(unload('b')), qr/^400 invalid_value: adapter "b" is a folder of the adapter directory/,
+like(said(unload('b')),
+     qr/^400 invalid_value: adapter "b" is a folder of the adapter directory/,
      'unload b (a folder\'s): 400, remove the folder');
 is(complete('b')->{text}, $text{b}, '... b still served');
 is(said(unload('nope')),
@@ -383,7 +387,8 @@ configure();
 my $log_at = length($s->error_log // '');
 $s->signal('HUP');
 ok(SloraTest::wait_for(30, sub {
-       substr($s->error_log // '', $log_at) =~ /bind\(\) to 127\.0\.0\.1:18183 failed/
+       substr($s->error_log // '', $log_at)
+           =~ /bind\(\) to 127\.0\.0\.1:18183 failed/
    }), 'a reload whose new listen is taken fails');
 my $t_failed = time();
 is(said(load({ lora_name => 'late2', lora_path => "$ver/v2" })),

@@ -7,10 +7,10 @@
 # back in pages: the worker asks again after the last name of the page
 # before, and the engine starts the next page at the first name past it.
 # 700 adapter folders (copies of one small adapter of the test model)
-# make some 20 pages. Tenant "big" may use all 700 by name (its allow list, which
-# the engine sorts); tenant "all" may use any ("*"), and is answered from
-# the catalog's own sorted list of the adapters it has found, which
-# requests through /v1 fill.
+# make some 20 pages. Tenant "big" may use all 700 by name (its allow
+# list, which the engine sorts); tenant "all" may use any ("*"), and is
+# answered from the catalog's own sorted list of the adapters it has
+# found, which requests through /v1 fill.
 #
 # The admin listing (GET /admin/adapters, a record of some 100 bytes
 # an adapter) is paged the same way; a second server, whose catalog is

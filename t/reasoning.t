@@ -4,10 +4,11 @@
 #
 # The same requests go to a location without it (/v1/) and to one with
 # it (/r/v1/; /m7/v1/ with Mistral's template and marks; a tiny model
-# with DeepSeek-R1-Distill's template, whose prompt opens the block). guided_regex makes the model write a think block (or
-# none, or one never closed); the answer is greedy, so both locations
-# get the same text: with reasoning on, "<think>" + reasoning +
-# "</think>" + content must be the text the other location answered,
+# with DeepSeek-R1-Distill's template, whose prompt opens the block).
+# guided_regex makes the model write a think block (or none, or one
+# never closed); the answer is greedy, so both locations get the same
+# text: with reasoning on, "<think>" + reasoning + "</think>" +
+# content must be the text the other location answered,
 # the block's text exactly what the pattern let in, and a stream's
 # delta.reasoning and delta.content the same as the whole answer's, the
 # reasoning all before the content. Without a block the answer is all
@@ -338,7 +339,8 @@ sub close_mark_ids {
     my $want = $cm->{reasoning} // '';
     my $r = json_req($PORT + 1, '/r/v1/responses',
                      { model => 'base', max_output_tokens => 12,
-                       temperature => 0, input => $input, store => JSON::PP::false() });
+                       temperature => 0, input => $input,
+                       store => JSON::PP::false() });
     my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
     ok(length $want && $r->{status} == 200 && ref $out eq 'ARRAY' && @$out == 2
        && $out->[0]{type} eq 'reasoning' && $out->[0]{id} =~ /^rs_/
@@ -365,7 +367,8 @@ sub close_mark_ids {
     my ($done) = grep { ($_->{event} // '') eq 'response.reasoning_text.done' }
                  @ev;
     my @added = map { $_->{json}{item}{type} }
-                grep { ($_->{event} // '') eq 'response.output_item.added' } @ev;
+                grep { ($_->{event} // '') eq 'response.output_item.added' }
+                @ev;
     my ($last) = grep { ($_->{event} // '') eq 'response.incomplete'
                         || ($_->{event} // '') eq 'response.completed' } @ev;
     ok($deltas eq $want && $done && $done->{json}{text} eq $want
@@ -662,10 +665,11 @@ ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
     $qs->{http} = slora_http(model => $qwen,
                              engine => 'threads=1 slots=4 max_ctx=1024',
                              http_extra => '    slora_responses_store 1m;',
-                             server_extra => "        location /r/v1/ {\n"
-                                             . "            slora_api openai;\n"
-                                             . "            slora_reasoning on;\n"
-                                             . "        }\n");
+                             server_extra =>
+                                 "        location /r/v1/ {\n"
+                                 . "            slora_api openai;\n"
+                                 . "            slora_reasoning on;\n"
+                                 . "        }\n");
     $qs->start;
 
     my $ask = { role => 'user', content => 'Weather in Paris?' };

@@ -178,9 +178,9 @@ ok(length($text_a // ''), 'model A answers');
 
 # 2b. The same under paths so long (tokenizer= naming the model by a
 # path of some 4000 bytes, "./" over and over, and a cuda_lib= the CPU
-# ignores as long; nginx takes no parameter of 4096) that the engine's configuration, the files' identity
-# last, runs past 8 KiB: the model replaced in place still gets a new
-# engine.
+# ignores as long; nginx takes no parameter of 4096) that the
+# engine's configuration, the files' identity last, runs past 8 KiB:
+# the model replaced in place still gets a new engine.
 {
     $engine{tokenizer} = $s->prefix . '/' . ('./' x 2000) . 'model.gguf';
     $engine{cuda_lib} = '/nonexistent/' . ('./' x 2010) . 'libslora_cuda.so';

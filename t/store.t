@@ -363,7 +363,8 @@ ok(t_get('b', $b2->{id} // 'none') == 200
 # as it was (the add a 507), not dropped to make room for the new one
 {
     my $c = json_req(18125, '/t/c/v1/conversations',
-                     { items => [{ role => 'user', content => 'word ' x 1400 }] });
+                     { items => [{ role => 'user',
+                                   content => 'word ' x 1400 }] });
     my $cid = $c->{json}{id} // 'none';
     my $add = json_req(18125, "/t/c/v1/conversations/$cid/items",
                        { items => [{ role => 'user',

@@ -5,14 +5,15 @@
  * An input is two bytes of lengths (minLength, and maxLength where its
  * byte is below 0xff; the first byte's top bit asks for a whole-text
  * match, as guided_regex is, rather than a search), then a pattern up
- * to the first 0xfe byte, then texts split at 0xff bytes. Oracles beyond the sanitizers: a compile
- * stays within its budgets (the sanitizers' time limit finds one that
- * does not); where the pattern is accepted, PCRE2 (with the options that
- * make its syntax ECMA-262's) compiles it too and, on each text of
- * printable ASCII, blanks and newlines, finds a match exactly where ours
- * does; every prefix of an admitted match is viable (a string the
- * automaton lets go on can end); and a text the automaton refuses at a
- * byte has no admitted match beginning with the bytes up to it.
+ * to the first 0xfe byte, then texts split at 0xff bytes. Oracles beyond
+ * the sanitizers: a compile stays within its budgets (the sanitizers'
+ * time limit finds one that does not); where the pattern is accepted,
+ * PCRE2 (with the options that make its syntax ECMA-262's) compiles it
+ * too and, on each text of printable ASCII, blanks and newlines, finds a
+ * match exactly where ours does; every prefix of an admitted match is
+ * viable (a string the automaton lets go on can end); and a text the
+ * automaton refuses at a byte has no admitted match beginning with the
+ * bytes up to it.
  *
  * The one idea: the automaton is checked against an independent reading
  * of the same pattern, not against itself.

@@ -7,9 +7,9 @@
  * left alone; then the time of 256 rows. Speaks TAP.
  *
  * The one idea: the ids and the token's rank are an order and a count
- * both compute exactly, so they must be equal; the figures are sums of exponentials in two orders, so they
- * are held to 1e-5 (a log-probability's error is the sum's relative
- * one).
+ * both compute exactly, so they must be equal; the figures are sums
+ * of exponentials in two orders, so they are held to 1e-5 (a
+ * log-probability's error is the sum's relative one).
  *
  *   test_score_cuda
  */

@@ -276,9 +276,9 @@ sub pool_servers {
 # on each of pool_servers' two, a POST of body to path (long work on its
 # worker: what; body a code ref: its text for the server, given 0 for
 # the pool's and 1 for the other) held with a GET /v1/models on another
-# connection, both released at once: the POST answers status, the GET 200; with the pool
-# the GET ends first (the worker not held), with "off" after (the
-# worker does the work before it reads anything else).
+# connection, both released at once: the POST answers status, the GET 200;
+# with the pool the GET ends first (the worker not held), with "off" after
+# (the worker does the work before it reads anything else).
 sub pool_order {
     my (%o) = @_;
 

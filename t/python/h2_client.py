@@ -13,10 +13,10 @@ interleaved, each its own answer; a stream the client resets mid-answer
 and the connection then serving the next stream; a body spread over
 many DATA frames and flow-control windows; a background response,
 answered "queued" while the engine goes on, and a background stream
-reset mid-way and picked up again on the same connection; a reader that grants no
-window, whose answer waits while other clients are served and then
-comes whole, and one that never grants it, ended by send_timeout; and
-the errors (413, 400) in OpenAI's shape. As in
+reset mid-way and picked up again on the same connection; a reader that
+grants no window, whose answer waits while other clients are served and
+then comes whole, and one that never grants it, ended by send_timeout;
+and the errors (413, 400) in OpenAI's shape. As in
 openai_client.py each check is recorded, never asserted: one JSON line
 {"checks": [[name, ok, detail], ...]} is printed, exit 0 when all
 passed.

@@ -884,12 +884,12 @@ def tools(client, adapter):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
     in pieces); "required" asked for two things gives two calls, or one
-    with parallel_tool_calls false; the client's pydantic_function_tool and parse() get the
-    arguments as the model; with "auto" SmolLM2-135M answers in text,
-    and, shown earlier turns of a sentence then a call (call_steer), the
-    sentence as content and then the call, on the base and the adapter; a
-    call and its result sent back are rendered into the prompt and
-    answered; parameters the server cannot enforce are a 400."""
+    with parallel_tool_calls false; the client's pydantic_function_tool and
+    parse() get the arguments as the model; with "auto" SmolLM2-135M answers
+    in text, and, shown earlier turns of a sentence then a call
+    (call_steer), the sentence as content and then the call, on the base and
+    the adapter; a call and its result sent back are rendered into the
+    prompt and answered; parameters the server cannot enforce are a 400."""
     import pydantic
 
     class GetWeather(pydantic.BaseModel):

@@ -101,7 +101,8 @@ test_taken(void)
           { "maybe kg", "12. kg", "1.2345 kg", "yes  kg" } },
 
         { "classes, negated classes, '.' and escapes",
-          "root ::= \"\\\"\" [^\"\\\\\\n]* \"\\\" \" [a\\-z] . \"\\x41\\u00e9\\t\"",
+          "root ::= \"\\\"\" [^\"\\\\\\n]* \"\\\" \" [a\\-z] . "
+          "\"\\x41\\u00e9\\t\"",
           { "\"hello world\" -\xe2\x82\xac" "A\xc3\xa9\t",
             "\"\" zzA\xc3\xa9\t", "\"\t\" a.A\xc3\xa9\t" },
           { "\"a\\b\" zzA\xc3\xa9\t", "\"ab\" bzA\xc3\xa9\t",

@@ -330,8 +330,8 @@ test_orders(void)
         "m ::= \"\" | \"[\" m \"]\"\n";
 
     s = slora_json_grammar_parse(nested, strlen(nested), &err);
-    ok(s != NULL && grammar_derives(s, "xyz") && grammar_derives(s, "<[xy{z}z]>")
-       && !grammar_derives(s, "<x>"),
+    ok(s != NULL && grammar_derives(s, "xyz")
+       && grammar_derives(s, "<[xy{z}z]>") && !grammar_derives(s, "<x>"),
        "five rules calling each other, b read with its own bytes: taken, "
        "its texts derived: %s", s != NULL ? "taken" : err.msg);
 
@@ -364,7 +364,8 @@ test_orders(void)
 
     s = slora_json_grammar_parse(cycle, strlen(cycle), &err);
     ok(s != NULL && grammar_derives(s, "z") && grammar_derives(s, "()z")
-       && grammar_derives(s, "()()z") && grammar_derives(s, "[]z") && grammar_derives(s, "(())[]z")
+       && grammar_derives(s, "()()z") && grammar_derives(s, "[]z")
+       && grammar_derives(s, "(())[]z")
        && !grammar_derives(s, "(z"),
        "calls of rules that may take nothing, passed over in a cycle: "
        "their texts derived: %s", s != NULL ? "taken" : err.msg);

@@ -1205,7 +1205,8 @@ test_chat_llama31(const char *dir)
         static const char  other[] = "{%- set default_system_message = "
             "name + 'x' %}";
 
-        text = read_template(dir, "Mistral-Small-3.2-24B-Instruct-2506.jinja", &len);
+        text = read_template(dir, "Mistral-Small-3.2-24B-Instruct-2506.jinja",
+                             &len);
 
         sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
                                                   text, len)
@@ -1232,7 +1233,8 @@ test_chat_llama31(const char *dir)
         free(sys);
         free(text);
 
-        text = read_template(dir, "unsloth-mistral-Devstral-Small-2507.jinja", &len);
+        text = read_template(dir, "unsloth-mistral-Devstral-Small-2507.jinja",
+                             &len);
         sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
                                                   text, len)
                       : NULL;

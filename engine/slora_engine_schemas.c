@@ -20,10 +20,13 @@
  * table of SLORA_ENGINE_SCHEMAS (an entry never moves: requests point
  * at theirs), so that a new constraint is compiled on the thread however
  * many distinct ones are live; they never shrink, their count the most
- * live at once. The entries no request holds hold at most
- * SLORA_ENGINE_SCHEMA_BYTES between them (one alone may go over, until
- * the next makes room); a schema over that bound alone is the request's
- * own, compiled at its submit and freed with it. The compile thread
+ * live at once. The entries hold at most SLORA_ENGINE_SCHEMA_BYTES
+ * between them, but for those requests hold: a new one's room is made
+ * by clearing those no request holds (one alone may go over, until the
+ * next makes room), and what requests held over the bound stays until a
+ * new constraint makes room; a schema over that bound alone is the
+ * request's own, compiled at its submit and freed with it (one from the
+ * compile thread is kept). The compile thread
  * reads only its job's copy of the text and writes only the job; the
  * engine thread installs the done jobs into their entries.
  */

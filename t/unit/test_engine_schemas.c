@@ -22,8 +22,9 @@
  *       bytes reach SLORA_ENGINE_SCHEMA_BYTES before the count's bound
  *       and stay within it.
  *   (g) slora_engine_schema_ready: a constraint not kept compiles on the
- *       compile thread (0, compiling 1; asked again, no second compile),
- *       the wake fd is written when it is done, then 1 and the submit
+ *       compile thread (0; behind a slow one, so still compiling when
+ *       asked again: no second compile), the wake fd is written as each
+ *       is done, then 1 and the submit
  *       takes it as kept; one the compiler refuses says 1 once done, and
  *       the submit refuses it with the compiler's reason, nothing kept;
  *       the keys (slora_engine_schema_keys) those of the kept alone;
@@ -382,8 +383,10 @@ collect(void *data, const slora_event_t *ev)
 static void
 test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
 {
-    int                    r1, r2;
+    int                    r1, r2, r3, waits;
     char                   text[CHAT_RUN_TOKENS];
+    ssize_t                got;
+    uint64_t               v;
     int32_t                ids[CHAT_RUN_TOKENS], stop[8];
     chat_run_t             run;
     slora_err_t            err;
@@ -391,35 +394,45 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     slora_engine_stats_t   st, was;
 
     static const char  re[] = "[a-z]{2}=[0-9]{3}";
+    static const char  slow[] = "(.|\\n){0,600}";
     static const char  bad[] = "[\"a\",\"ab\"]";
 
     chat_run_request(&req, tok, "A setting, please.", ids, stop);
     req.sampling.max_tokens = 16;
     slora_engine_stats(e, &was);
 
-    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
-                                   strlen(re));
+    /* a regex of some 3 ms ahead of it on the thread (which (e) has
+     * started), so that it is still compiling when asked again */
+    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, slow,
+                                   strlen(slow));
     r2 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
                                    strlen(re));
-    slora_engine_stats(e, &st);
-    ok(r1 == 0 && r2 == 0 && st.schemas_compiling == 1
-       && st.schema_compiles == was.schema_compiles,
-       "(g) a new regex: compiling on the thread (%d, %d; %d compiling)",
-       r1, r2, st.schemas_compiling);
-
-    ok(woken(e), "(g) the wake fd written when it is done");
-    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+    r3 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
                                    strlen(re));
     slora_engine_stats(e, &st);
+    ok(r1 == 0 && r2 == 0 && r3 == 0 && st.schemas_compiling == 2
+       && st.schema_compiles == was.schema_compiles,
+       "(g) a new regex behind another: compiling on the thread (%d, %d, "
+       "%d; %d compiling)", r1, r2, r3, st.schemas_compiling);
+
+    for (waits = 0, r1 = 0; waits < 16 && !r1 && woken(e); waits++) {
+        got = read(slora_engine_wake_fd(e), &v, sizeof(v));
+        (void) got;
+        r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+                                       strlen(re));
+    }
+
+    slora_engine_stats(e, &st);
     ok(r1 == 1 && st.schemas_compiling == 0
-       && st.schema_compiles == was.schema_compiles + 1,
-       "(g) then ready, compiled once (%llu)",
+       && st.schema_compiles == was.schema_compiles + 2,
+       "(g) the wake fd written as each is done, then ready, each compiled "
+       "once (%llu)",
        (unsigned long long) (st.schema_compiles - was.schema_compiles));
 
     submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re);
     slora_engine_stats(e, &st);
     ok(st.schema_hits == was.schema_hits + 1
-       && st.schema_compiles == was.schema_compiles + 1,
+       && st.schema_compiles == was.schema_compiles + 2,
        "(g) its submit takes it as kept, compiles nothing");
 
     chat_run_steps(e, &run);

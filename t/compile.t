@@ -306,8 +306,9 @@ is($rg->{body} =~ /"content":"(\w+)"/ ? $1 : '', $text{$on}{choice},
 # jobs in turn, so a request sent with six of some 3 ms each, and its
 # own longer, waits there some 20 ms; its client goes then. The slot is
 # finished as cancelled (the engine logs it), every slot comes back, the
-# engine is the same one, and the next request is answered. Tried with
-# a few delays, as the window is the machine's speed.
+# engine is the same one, and the next request is answered. The window
+# is the machine's speed: a first batch, no client gone, times its last
+# request's answer, and the tries go at fractions of that time.
 
 my $engine = $servers{0}->status->{engine} // {};
 my ($caught, $tries, $fill_ok) = (0, 0, 0);
@@ -318,10 +319,9 @@ my $fill_body = sub {
                          guided_regex => $re });
 };
 
-for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
-               0.3)
-{
-    # six and it: the server's eight slots hold them all
+# six and the last: the server's eight slots hold them all; each batch's
+# regexes new to the engine
+my $batch = sub {
     my $n = 600 + 8 * $tries;
     my @fill = map {
         stream_start($on, 'POST', '/v1/completions',
@@ -336,7 +336,22 @@ for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
                                                  . '}z'),
                             headers => { 'Content-Type'
                                          => 'application/json' });
-    sleep($delay);
+    return ($last, @fill);
+};
+
+my $t0 = time;
+my ($probe, @probe_fill) = $batch->();
+$probe->wait_done(30);
+my $batch_s = time - $t0;
+$_->wait_done(30) for @probe_fill;
+is($probe->{status}, 200, sprintf('a batch none leaves: answered in %.0f ms',
+                                  1000 * $batch_s));
+
+for my $part (0.5, 0.35, 0.65, 0.25, 0.8, 0.15, 0.45, 0.7, 0.55, 0.3,
+              0.9, 0.1)
+{
+    my ($last, @fill) = $batch->();
+    sleep($part * $batch_s);
     $last->abort;
     $_->wait_done(30) for @fill;
     $fill_ok = grep { ($_->{status} // 0) == 200 } @fill;
@@ -350,7 +365,7 @@ for my $delay (0.03, 0.02, 0.045, 0.015, 0.06, 0.08, 0.12, 0.2, 0.01,
 
 is($fill_ok, 6, 'the six before it answered');
 ok($caught, "a client gone while its constraint compiled in the engine "
-   . "(try $tries): its slot finished as cancelled");
+   . "(batch $tries): its slot finished as cancelled");
 my $idle = wait_for(10, sub {
     my $x = $servers{0}->status or return 0;
     return $x->{slots}{used} == 0 && $x->{requests}{running} == 0

@@ -336,7 +336,7 @@ slora_engine_free(slora_engine_t *e)
     while (e->resolving != NULL) {
         q = e->resolving;
         e->resolving = q->next_resolving;
-        slora_engine_req_free(q);
+        slora_engine_req_free(e, q);
     }
 
     if (e->sched != NULL) {
@@ -683,7 +683,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     if (req->json_schema != NULL
         && slora_engine_lazy_set(e, q, req, err) != SLORA_OK)
     {
-        slora_engine_req_free(q);
+        slora_engine_req_free(e, q);
         return SLORA_ERROR;
     }
 
@@ -695,7 +695,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         || (req->adapter != NULL && req->adapter[0] != '\0'
             && (q->adapter = strdup(req->adapter)) == NULL))
     {
-        slora_engine_req_free(q);
+        slora_engine_req_free(e, q);
         return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
                              (unsigned long long) req->id);
     }
@@ -719,7 +719,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if (rc != SLORA_OK) {
-        slora_engine_req_free(q);
+        slora_engine_req_free(e, q);
         return rc;
     }
 
@@ -775,7 +775,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_catalog_poll(e->catalog);
     slora_engine_prefetch_install(e);
-    slora_engine_schemas_install(e);
+    slora_engine_schemas_step(e);
     t.installed = slora_now_ns();
 
     while (e->n_cancel > 0) {
@@ -785,7 +785,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
             slora_engine_emit(cb, data, SLORA_EV_DONE, reaped[i]->id, -1,
                               SLORA_FINISH_CANCEL, NULL,
                               SLORA_ERRCODE_NONE);
-            slora_engine_req_free((slora_engine_req_t *) reaped[i]);
+            slora_engine_req_free(e, (slora_engine_req_t *) reaped[i]);
         }
         e->n_cancel = n == SLORA_ENGINE_REAP ? e->n_cancel : 0;
         did |= n > 0;
@@ -814,7 +814,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
                               SLORA_ERRCODE_INTERNAL);
         }
 
-        slora_engine_req_free((slora_engine_req_t *) r);
+        slora_engine_req_free(e, (slora_engine_req_t *) r);
         did = 1;
     }
 
@@ -1127,19 +1127,19 @@ void
 slora_engine_end(slora_engine_t *e, slora_engine_req_t *q)
 {
     slora_sched_finish(e->sched, &q->r);
-    slora_engine_req_free(q);
+    slora_engine_req_free(e, q);
 }
 
 
 void
-slora_engine_req_free(slora_engine_req_t *q)
+slora_engine_req_free(slora_engine_t *e, slora_engine_req_t *q)
 {
     free(q->r.pages);
     free(q->guard);
     free(q->gate_guard);
     free(q->tenant);
     free(q->adapter);
-    slora_engine_schema_drop(q->schema_held, q->schema);
+    slora_engine_schema_drop(e, q->schema_held, q->schema);
     free(q);
 }
 

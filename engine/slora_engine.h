@@ -607,8 +607,10 @@ int slora_engine_wake_fd(const slora_engine_t *e);
  * ahead, or the compile thread refused it and the submit says why). 0:
  * it compiles on the engine's compile thread; the wake fd is written
  * when it is done, and the caller holds the request back until a later
- * call says 1. A caller that cannot hold requests back just submits:
- * the submit compiles. */
+ * call says 1. The constraint compiled is spared for the request until
+ * its submit, through the step after the one that saw it done: a caller
+ * asks again after each step. A caller that cannot hold requests back
+ * just submits: the submit compiles. */
 int slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     size_t len);
 
@@ -616,11 +618,16 @@ int slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
 uint64_t slora_engine_schema_key(int form, const char *text, size_t len);
 
 /* The keys of up to n constraints the engine has compiled and keeps (not
- * those refused or compiling), into keys[]; the count. A constraint
- * whose key is among them compiles: a caller that would compile one to
- * refuse it early (nginx's worker) need not. */
+ * those refused or compiling), the most recently taken first, into
+ * keys[]; the count. A constraint whose key is among them compiles: a
+ * caller that would compile one to refuse it early (nginx's worker) need
+ * not. */
 int32_t slora_engine_schema_keys(const slora_engine_t *e, uint64_t *keys,
     int32_t n);
+
+/* Changes whenever a constraint is kept or cleared: the keys are read
+ * again only where it moved. */
+uint64_t slora_engine_schema_version(const slora_engine_t *e);
 
 /* The code for a status slora_engine_submit() or an admin call returned. */
 slora_errcode_e slora_engine_errcode(int status);

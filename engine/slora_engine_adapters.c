@@ -1168,13 +1168,13 @@ slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb, void *data)
 
         if (rc == SLORA_LIMITED) {
             slora_engine_refuse(cb, data, q->r.id, &err);
-            slora_engine_req_free(q);
+            slora_engine_req_free(e, q);
 
         } else if (rc != SLORA_OK) {
             slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
                               SLORA_FINISH_NONE, err.msg,
                               slora_engine_errcode(rc));
-            slora_engine_req_free(q);
+            slora_engine_req_free(e, q);
         }
     }
 
@@ -1206,7 +1206,7 @@ slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
 
         slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
                           SLORA_FINISH_CANCEL, NULL, SLORA_ERRCODE_NONE);
-        slora_engine_req_free(q);
+        slora_engine_req_free(e, q);
     }
 
     e->resolving_tail = pp;

@@ -73,7 +73,9 @@ typedef struct {
     uint32_t                refs;           /* requests holding it */
     unsigned                compiling:1;
     unsigned                fresh:1;        /* compiled on the thread, not
-                                               taken yet */
+                                               taken yet, */
+    uint64_t                done_step;      /* at this step (the engine's
+                                               schema_steps) */
     char                   *refused;        /* the compile thread's
                                                reason, where it refused
                                                it */
@@ -237,6 +239,9 @@ struct slora_engine_s {
     slora_engine_schema_tab_t  schemas;
     slora_engine_compiler_t *compiler;      /* NULL: not started */
     uint64_t                schema_clock;
+    uint64_t                schema_steps;   /* steps begun */
+    uint64_t                schema_version; /* changes as a constraint is
+                                               kept or cleared */
     size_t                  schema_bytes;   /* the kept entries' */
     uint64_t                schema_compiles;
     uint64_t                schema_hits;
@@ -348,7 +353,7 @@ void slora_engine_emit(slora_event_cb cb, void *data,
  * SLO, its tenant's rate): err's code, text and retry_ms. */
 void slora_engine_refuse(slora_event_cb cb, void *data, uint64_t id,
     const slora_err_t *err);
-void slora_engine_req_free(slora_engine_req_t *q);
+void slora_engine_req_free(slora_engine_t *e, slora_engine_req_t *q);
 int slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
     slora_err_t *err);
 int slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb,
@@ -387,9 +392,11 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
 slora_json_schema_t *slora_engine_schema_take(slora_engine_t *e, int form,
     const char *text, size_t len, slora_engine_schema_t **held,
     slora_err_t *err);
-void slora_engine_schema_drop(slora_engine_schema_t *held,
+void slora_engine_schema_drop(slora_engine_t *e, slora_engine_schema_t *held,
     slora_json_schema_t *s);
-void slora_engine_schemas_install(slora_engine_t *e);
+/* At each step's start: the compile thread's done jobs installed, and
+ * the freshness of those a parked request never took run out. */
+void slora_engine_schemas_step(slora_engine_t *e);
 void slora_engine_schemas_stop(slora_engine_t *e);
 void slora_engine_schemas_free(slora_engine_t *e);
 void slora_engine_schemas_count(const slora_engine_t *e, int32_t *kept,

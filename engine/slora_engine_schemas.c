@@ -16,19 +16,23 @@
  * The one idea: a compiled schema is read only once made (one
  * allocation, which nothing writes after its compile), so requests share
  * one, counted. The least recently taken that no request holds makes
- * room; where every entry is held or compiling, the entries grow by a
- * table of SLORA_ENGINE_SCHEMAS (an entry never moves: requests point
- * at theirs), so that a new constraint is compiled on the thread however
- * many distinct ones are live; they never shrink, their count the most
- * live at once. The entries hold at most SLORA_ENGINE_SCHEMA_BYTES
- * between them, but for those requests hold: a new one's room is made
- * by clearing those no request holds (one alone may go over, until the
- * next makes room), and what requests held over the bound stays until a
- * new constraint makes room; a schema over that bound alone is the
- * request's own, compiled at its submit and freed with it (one from the
- * compile thread is kept). The compile thread
- * reads only its job's copy of the text and writes only the job; the
- * engine thread installs the done jobs into their entries.
+ * room; one the compile thread made for a parked request is spared
+ * until that request's submit (through the step after the one that saw
+ * it done: the request is asked again after each step; one whose client
+ * went runs out then), or it could be cleared for the next compile and
+ * compiled again, over and over. Where every entry is held, compiling
+ * or so spared, the entries grow by a table of SLORA_ENGINE_SCHEMAS (an
+ * entry never moves: requests point at theirs), so that a new
+ * constraint is compiled on the thread however many distinct ones are
+ * live; they never shrink, their count the most live at once. The
+ * entries hold at most SLORA_ENGINE_SCHEMA_BYTES between them, but for
+ * those held or spared: a new one's room is made by clearing the
+ * others, and what goes over the bound is cleared as its requests let it
+ * go (and at each step, for the spared); a schema over that bound alone
+ * is the request's own, compiled at its submit and freed with it (one
+ * from the compile thread is kept until it is let go). The compile
+ * thread reads only its job's copy of the text and writes only the job;
+ * the engine thread installs the done jobs into their entries.
  */
 
 #include <pthread.h>
@@ -68,6 +72,8 @@ struct slora_engine_compiler_s {
 
 static void *slora_engine_compiler_run(void *data);
 static int slora_engine_compiler_start(slora_engine_t *e);
+static void slora_engine_schemas_install(slora_engine_t *e);
+static void slora_engine_schemas_trim(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_find(slora_engine_t *e,
     int form, const char *text, size_t len, uint64_t hash);
 static slora_engine_schema_t *slora_engine_schema_room(slora_engine_t *e,
@@ -76,6 +82,8 @@ static slora_engine_schema_t *slora_engine_schema_empty(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_grow(slora_engine_t *e);
 static slora_engine_schema_t *slora_engine_schema_oldest(slora_engine_t *e,
     const slora_engine_schema_t *keep);
+static int slora_engine_schema_fresh(const slora_engine_t *e,
+    const slora_engine_schema_t *k);
 static int slora_engine_schema_set(slora_engine_t *e,
     slora_engine_schema_t *k, int form, const char *text, size_t len,
     uint64_t hash);
@@ -145,6 +153,7 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     k->size = size;
     k->refs = 1;
     e->schema_bytes += size;
+    e->schema_version++;
     *held = k;
 
     return s;
@@ -152,16 +161,33 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
 
 
 /* q's schema let go: held's count down (it stays kept for the next
- * request of its text), or s freed where it was q's own. */
+ * request of its text, but where the entries hold more than their
+ * bytes' bound), or s freed where it was q's own. */
 void
-slora_engine_schema_drop(slora_engine_schema_t *held, slora_json_schema_t *s)
+slora_engine_schema_drop(slora_engine_t *e, slora_engine_schema_t *held,
+    slora_json_schema_t *s)
 {
-    if (held != NULL) {
-        held->refs--;
+    if (held == NULL) {
+        slora_json_schema_free(s);
         return;
     }
 
-    slora_json_schema_free(s);
+    held->refs--;
+
+    if (held->refs == 0) {
+        slora_engine_schemas_trim(e);
+    }
+}
+
+
+void
+slora_engine_schemas_step(slora_engine_t *e)
+{
+    e->schema_steps++;
+    slora_engine_schemas_install(e);
+
+    /* those spared for a parked request that is gone run out */
+    slora_engine_schemas_trim(e);
 }
 
 
@@ -203,7 +229,8 @@ slora_engine_schema_ready(slora_engine_t *e, int form, const char *text,
     }
 
     /* an entry, whatever the bytes kept: the install makes room for the
-     * schema's once it knows them */
+     * schema's once it knows them; the entries grow rather than clear
+     * one compiled for another parked request */
     k = slora_engine_schema_empty(e);
 
     if (k == NULL && (k = slora_engine_schema_oldest(e, NULL)) != NULL) {
@@ -286,27 +313,52 @@ slora_engine_schema_key(int form, const char *text, size_t len)
 }
 
 
+/* The most recently taken first: each pass finds the kept entry taken
+ * last before the one the pass before found (the clock's values are
+ * each one entry's). Asked as the keys change, n passes over the
+ * entries. */
 int32_t
 slora_engine_schema_keys(const slora_engine_t *e, uint64_t *keys, int32_t n)
 {
     int32_t                           got;
     uint32_t                          i;
-    const slora_engine_schema_t      *k;
+    uint64_t                          before;
+    const slora_engine_schema_t      *k, *next;
     const slora_engine_schema_tab_t  *t;
 
-    got = 0;
+    before = UINT64_MAX;
 
-    for (t = &e->schemas; t != NULL && got < n; t = t->next) {
-        for (i = 0; i < SLORA_ENGINE_SCHEMAS && got < n; i++) {
-            k = &t->entry[i];
+    for (got = 0; got < n; got++) {
+        next = NULL;
 
-            if (k->schema != NULL) {
-                keys[got++] = slora_engine_schema_mix(k->form, k->hash);
+        for (t = &e->schemas; t != NULL; t = t->next) {
+            for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+                k = &t->entry[i];
+
+                if (k->schema != NULL && k->used < before
+                    && (next == NULL || k->used > next->used))
+                {
+                    next = k;
+                }
             }
         }
+
+        if (next == NULL) {
+            break;
+        }
+
+        keys[got] = slora_engine_schema_mix(next->form, next->hash);
+        before = next->used;
     }
 
     return got;
+}
+
+
+uint64_t
+slora_engine_schema_version(const slora_engine_t *e)
+{
+    return e->schema_version;
 }
 
 
@@ -458,8 +510,9 @@ slora_engine_compiler_run(void *data)
 
 
 /* The compile thread's done jobs into their entries (the engine thread,
- * at each step and each slora_engine_schema_ready). */
-void
+ * at each step and each slora_engine_schema_ready), spared for their
+ * parked requests. */
+static void
 slora_engine_schemas_install(slora_engine_t *e)
 {
     slora_engine_job_t     *job, *next;
@@ -479,6 +532,7 @@ slora_engine_schemas_install(slora_engine_t *e)
         k = job->entry;
         k->compiling = 0;
         k->fresh = 1;
+        k->done_step = e->schema_steps;
         k->used = ++e->schema_clock;
 
         if (job->schema != NULL) {
@@ -487,6 +541,7 @@ slora_engine_schemas_install(slora_engine_t *e)
             slora_engine_schema_room(e, k->size, k);
             k->schema = job->schema;
             e->schema_bytes += k->size;
+            e->schema_version++;
 
         } else {
             /* NULL without memory: the submit compiles it again */
@@ -606,10 +661,9 @@ slora_engine_schema_grow(slora_engine_t *e)
 }
 
 
-/* The entry to clear for room: no request holds it, it is not compiling
- * (nor keep); of those, one a parked request has yet to take (fresh from
- * the compile thread) only where there is no other, and the least
- * recently taken. NULL: none. */
+/* The entry to clear for room: the least recently taken of those no
+ * request holds, not compiling, not spared for a parked request (nor
+ * keep). NULL: none. */
 static slora_engine_schema_t *
 slora_engine_schema_oldest(slora_engine_t *e,
     const slora_engine_schema_t *keep)
@@ -625,20 +679,45 @@ slora_engine_schema_oldest(slora_engine_t *e,
             k = &t->entry[i];
 
             if (k->text == NULL || k == keep || k->refs > 0
-                || k->compiling)
+                || k->compiling || slora_engine_schema_fresh(e, k))
             {
                 continue;
             }
 
-            if (oldest == NULL || k->fresh < oldest->fresh
-                || (k->fresh == oldest->fresh && k->used < oldest->used))
-            {
+            if (oldest == NULL || k->used < oldest->used) {
                 oldest = k;
             }
         }
     }
 
     return oldest;
+}
+
+
+/* 1 while k, compiled on the thread for a parked request, waits for
+ * that request's submit: through the step after the one that saw it done
+ * (a request whose compile is done is asked again after each step). */
+static int
+slora_engine_schema_fresh(const slora_engine_t *e,
+    const slora_engine_schema_t *k)
+{
+    return k->fresh && e->schema_steps - k->done_step < 2;
+}
+
+
+/* While the entries hold more than their bound (requests held them
+ * over it, or they were spared), the least recently taken that may go
+ * cleared. */
+static void
+slora_engine_schemas_trim(slora_engine_t *e)
+{
+    slora_engine_schema_t  *k;
+
+    while (e->schema_bytes > SLORA_ENGINE_SCHEMA_BYTES
+           && (k = slora_engine_schema_oldest(e, NULL)) != NULL)
+    {
+        slora_engine_schema_clear(e, k);
+    }
 }
 
 
@@ -668,6 +747,7 @@ slora_engine_schema_clear(slora_engine_t *e, slora_engine_schema_t *k)
 {
     if (k->schema != NULL) {
         e->schema_bytes -= k->size;
+        e->schema_version++;
         slora_json_schema_free(k->schema);
     }
 

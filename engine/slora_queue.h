@@ -427,7 +427,8 @@ typedef struct {
                                                a worker found among: */
     _Atomic uint64_t   schema_keys[SLORA_QUEUE_SCHEMA_KEYS];
                                             /* the keys of constraints the
-                                               engine compiled and keeps
+                                               engine compiled and keeps,
+                                               the last used first
                                                (slora_engine_schema_keys;
                                                0: none), which a worker
                                                need not compile to check */

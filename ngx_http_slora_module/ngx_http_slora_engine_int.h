@@ -44,6 +44,10 @@ typedef struct {
     int64_t                      load_ns;     /* the last failed load's
                                                  end */
     int64_t                      load_wait_ns; /* until the next try */
+    uint64_t                     keys_version; /* the engine's constraint
+                                                 keys last published, its
+                                                 slora_engine_schema_version
+                                                 + 1 (0: none yet) */
     unsigned                     redis:1;
     unsigned                     refresh_failed:1;
     unsigned                     quitting:1;

@@ -149,6 +149,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     err.msg[0] = '\0';
     ec->engine = slora_engine_init(&conf, &err);
+    ec->keys_version = 0;
     ngx_time_update();
 
     if (ec->engine == NULL) {

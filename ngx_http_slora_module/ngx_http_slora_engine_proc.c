@@ -1321,15 +1321,16 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
 
 /*
  * The engine's figures into the zone, for /status and /metrics, and the
- * keys of the constraints it keeps compiled, which a worker then takes
- * as compiling without compiling them (ngx_http_slora_parse.c). Stale
- * keys do no harm: a constraint that compiled once always does.
+ * keys of the constraints it keeps compiled (the 64 most recently
+ * taken, written as they change), which a worker then takes as
+ * compiling without compiling them (ngx_http_slora_parse.c). Stale keys
+ * do no harm: a constraint that compiled once always does.
  */
 void
 ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
 {
     int32_t                n, k;
-    uint64_t               keys[SLORA_QUEUE_SCHEMA_KEYS];
+    uint64_t               version, keys[SLORA_QUEUE_SCHEMA_KEYS];
     slora_queue_t         *q;
     slora_engine_stats_t   st;
 
@@ -1378,12 +1379,21 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->schema_bytes, (uint64_t) st.schema_bytes,
                           memory_order_relaxed);
 
-    n = slora_engine_schema_keys(ec->engine, keys, SLORA_QUEUE_SCHEMA_KEYS);
+    /* the keys again only where what the engine keeps changed */
+    version = slora_engine_schema_version(ec->engine) + 1;
 
-    for (k = 0; k < SLORA_QUEUE_SCHEMA_KEYS; k++) {
-        atomic_store_explicit(&q->schema_keys[k], k < n ? keys[k] : 0,
-                              memory_order_relaxed);
+    if (version != ec->keys_version) {
+        n = slora_engine_schema_keys(ec->engine, keys,
+                                     SLORA_QUEUE_SCHEMA_KEYS);
+
+        for (k = 0; k < SLORA_QUEUE_SCHEMA_KEYS; k++) {
+            atomic_store_explicit(&q->schema_keys[k], k < n ? keys[k] : 0,
+                                  memory_order_relaxed);
+        }
+
+        ec->keys_version = version;
     }
+
     atomic_store_explicit(&q->prediction_accepted, st.prediction_accepted,
                           memory_order_relaxed);
     atomic_store_explicit(&q->prediction_rejected, st.prediction_rejected,

@@ -304,8 +304,8 @@ ngx_http_slora_parse_answer(ngx_http_slora_parse_t *p,
 
 /*
  * 1 where the engine keeps the constraint compiled: its key is among
- * those the engine process writes into the zone after each step
- * (ngx_http_slora_engine_stats). It compiles, then: neither the worker
+ * those the engine process writes into the zone as they change, the
+ * most recently used first (ngx_http_slora_engine_stats). It compiles, then: neither the worker
  * nor the thread compiles it to check it. The worker's and the thread's
  * (data: the zone); the keys are read one at a time, a stale one as good
  * as a fresh one (a constraint that compiled once always does).

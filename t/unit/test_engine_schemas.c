@@ -22,7 +22,7 @@
  *       bytes reach SLORA_ENGINE_SCHEMA_BYTES before the count's bound
  *       and stay within it.
  *   (g) slora_engine_schema_ready: a constraint not kept compiles on the
- *       compile thread (0; behind a slow one, so still compiling when
+ *       compile thread (0; behind slow ones, so still compiling when
  *       asked again: no second compile), the wake fd is written as each
  *       is done, then 1 and the submit
  *       takes it as kept; one the compiler refuses says 1 once done, and
@@ -30,6 +30,17 @@
  *       the keys (slora_engine_schema_keys) those of the kept alone;
  *       jobs compile in the order asked; the engine freed with a compile
  *       on the thread.
+ *   (h) on an engine of its own: with every other entry held, a
+ *       constraint compiled on the thread and not yet taken is spared
+ *       when one more is asked ready (the entries grow; asked again it
+ *       is ready, not compiled again); two steps later, its request
+ *       gone, it is cleared for the next like any other.
+ *   (i) a burst of long regexes held at once takes the kept bytes over
+ *       SLORA_ENGINE_SCHEMA_BYTES; their requests cancelled, all ended by
+ *       one step, the bytes are back within it with no step or new
+ *       constraint after to make room; the keys
+ *       the most recently taken first; the keys' version moves as a
+ *       constraint is kept, not as one is taken.
  * The ASan build finds a schema freed while held, or one never freed.
  */
 
@@ -50,6 +61,11 @@ static void test_bounds(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_bytes(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_ready(slora_engine_t *e, const slora_tokenizer_t *tok);
 static void test_ready_order(slora_engine_t *e);
+static void test_spared(const slora_tokenizer_t *tok);
+static void test_burst(slora_engine_t *e, const slora_tokenizer_t *tok);
+static int ready_after_wake(slora_engine_t *e, const char *re);
+static void held_regexes(slora_engine_t *e, slora_request_t *req, int n,
+    int from);
 static int woken(slora_engine_t *e);
 static void submit(slora_engine_t *e, slora_request_t *req, uint64_t id,
     int form, const char *text);
@@ -84,6 +100,8 @@ main(void)
                                      "(\\w|.){1,355}", 14), 0,
            "(g) a compile on the thread as the engine is freed");
     slora_engine_free(e);
+
+    test_spared(tok);
     slora_tokenizer_free(tok);
 
     return done_testing();
@@ -356,12 +374,18 @@ submit(slora_engine_t *e, slora_request_t *req, uint64_t id, int form,
 }
 
 
+/* Steps e until every request has ended (of any id); bails out on an
+ * error. */
 static void
 run_all(slora_engine_t *e)
 {
     chat_run_t  run;
 
-    chat_run_steps(e, &run);
+    memset(&run, 0, sizeof(run));
+
+    while (slora_engine_step(e, collect, &run) == SLORA_OK) {
+        /* void */
+    }
 
     if (run.errors > 0) {
         BAIL_OUT("a request failed: %s", run.error);
@@ -383,7 +407,7 @@ collect(void *data, const slora_event_t *ev)
 static void
 test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
 {
-    int                    r1, r2, r3, waits;
+    int                    r1, r2, r3, k, waits;
     char                   text[CHAT_RUN_TOKENS];
     ssize_t                got;
     uint64_t               v;
@@ -394,25 +418,29 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     slora_engine_stats_t   st, was;
 
     static const char  re[] = "[a-z]{2}=[0-9]{3}";
-    static const char  slow[] = "(.|\\n){0,600}";
+    static const char  *slow[] = { "(.|\\n){0,600}", "(.|\\n){0,601}",
+                                    "(.|\\n){0,602}" };
     static const char  bad[] = "[\"a\",\"ab\"]";
 
     chat_run_request(&req, tok, "A setting, please.", ids, stop);
     req.sampling.max_tokens = 16;
     slora_engine_stats(e, &was);
 
-    /* a regex of some 3 ms ahead of it on the thread (which (e) has
-     * started), so that it is still compiling when asked again */
-    r1 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, slow,
-                                   strlen(slow));
+    /* three regexes of some 3 ms each ahead of it on the thread (which
+     * (e) has started), so that it is still compiling when asked again
+     * on a loaded machine too */
+    for (k = 0, r1 = 0; k < 3; k++) {
+        r1 |= slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, slow[k],
+                                        strlen(slow[k]));
+    }
+
     r2 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
                                    strlen(re));
     r3 = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
                                    strlen(re));
     slora_engine_stats(e, &st);
-    ok(r1 == 0 && r2 == 0 && r3 == 0 && st.schemas_compiling == 2
-       && st.schema_compiles == was.schema_compiles,
-       "(g) a new regex behind another: compiling on the thread (%d, %d, "
+    ok(r1 == 0 && r2 == 0 && r3 == 0 && st.schemas_compiling >= 1,
+       "(g) a new regex behind others: compiling on the thread (%d, %d, "
        "%d; %d compiling)", r1, r2, r3, st.schemas_compiling);
 
     for (waits = 0, r1 = 0; waits < 16 && !r1 && woken(e); waits++) {
@@ -424,7 +452,7 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
 
     slora_engine_stats(e, &st);
     ok(r1 == 1 && st.schemas_compiling == 0
-       && st.schema_compiles == was.schema_compiles + 2,
+       && st.schema_compiles == was.schema_compiles + 4,
        "(g) the wake fd written as each is done, then ready, each compiled "
        "once (%llu)",
        (unsigned long long) (st.schema_compiles - was.schema_compiles));
@@ -432,7 +460,7 @@ test_ready(slora_engine_t *e, const slora_tokenizer_t *tok)
     submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re);
     slora_engine_stats(e, &st);
     ok(st.schema_hits == was.schema_hits + 1
-       && st.schema_compiles == was.schema_compiles + 2,
+       && st.schema_compiles == was.schema_compiles + 4,
        "(g) its submit takes it as kept, compiles nothing");
 
     chat_run_steps(e, &run);
@@ -546,4 +574,175 @@ woken(slora_engine_t *e)
     pfd.events = POLLIN;
 
     return poll(&pfd, 1, 5000) == 1;
+}
+
+
+/* (h), then (i) on the same engine */
+static void
+test_spared(const slora_tokenizer_t *tok)
+{
+    int                    r;
+    int32_t                ids[CHAT_RUN_TOKENS], stop[8];
+    uint64_t               compiles;
+    chat_run_t             run;
+    slora_engine_t        *e;
+    slora_request_t        req;
+    slora_engine_stats_t   st;
+
+    static const char  a[] = "[a-c]{5}";
+    static const char  b[] = "[d-f]{5}";
+    static const char  c[] = "[g-i]{5}";
+
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Digits, please.", ids, stop);
+    req.sampling.max_tokens = 16;
+
+    /* every entry but one held, by requests that run on for steps */
+    held_regexes(e, &req, SLORA_ENGINE_SCHEMAS - 1, 0);
+
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, a, strlen(a));
+    ok(r == 0 && ready_after_wake(e, a),
+       "(h) %d held, one more compiled on the thread and ready",
+       SLORA_ENGINE_SCHEMAS - 1);
+
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, b, strlen(b));
+    ok(r == 0 && ready_after_wake(e, b),
+       "(h) and one more asked ready: compiled on the thread");
+
+    slora_engine_stats(e, &st);
+    compiles = st.schema_compiles;
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, a, strlen(a));
+    slora_engine_stats(e, &st);
+    ok(r == 1 && st.schema_compiles == compiles
+       && st.schemas_kept == SLORA_ENGINE_SCHEMAS + 1,
+       "(h) the first, not yet taken, was spared: ready again (%d), not "
+       "compiled again, %d kept (the entries grew)", r, st.schemas_kept);
+
+    /* the second table's other entries held too; two steps: neither
+     * request came, both run out */
+    held_regexes(e, &req, SLORA_ENGINE_SCHEMAS - 1, SLORA_ENGINE_SCHEMAS);
+    memset(&run, 0, sizeof(run));
+    slora_engine_step(e, collect, &run);
+    slora_engine_step(e, collect, &run);
+    slora_engine_stats(e, &st);
+    compiles = st.schema_compiles;
+
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, c, strlen(c));
+    ok(r == 0 && ready_after_wake(e, c),
+       "(h) two steps later, one more asked ready: compiled");
+
+    slora_engine_stats(e, &st);
+    ok(run.errors == 0
+       && st.running + st.waiting == 2 * SLORA_ENGINE_SCHEMAS - 2
+       && st.schemas_kept == 2 * SLORA_ENGINE_SCHEMAS
+       && st.schema_compiles == compiles + 1,
+       "(h) in the entry of one run out, the entries not grown (%d kept, "
+       "%d requests on)", st.schemas_kept, st.running + st.waiting);
+
+    run_all(e);
+    test_burst(e, tok);
+    slora_engine_free(e);
+}
+
+
+/* (i) */
+static void
+test_burst(slora_engine_t *e, const slora_tokenizer_t *tok)
+{
+    int                    i;
+    char                   re[SLORA_ENGINE_SCHEMAS][32];
+    int32_t                n, ids[CHAT_RUN_TOKENS], stop[8];
+    uint64_t               version, keys[2];
+    chat_run_t             run;
+    slora_request_t        req;
+    slora_engine_stats_t   st;
+
+    chat_run_request(&req, tok, "Say anything.", ids, stop);
+    req.sampling.max_tokens = 1;
+
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        snprintf(re[i], sizeof(re[i]), "(\\w|.){1,%d}", 380 + i);
+        submit(e, &req, (uint64_t) (400 + i), SLORA_JSON_FORM_REGEX, re[i]);
+    }
+
+    slora_engine_stats(e, &st);
+    ok(st.schema_bytes > SLORA_ENGINE_SCHEMA_BYTES,
+       "(i) %d long regexes held at once: %zu bytes kept, over the bound "
+       "(%zu)", SLORA_ENGINE_SCHEMAS, st.schema_bytes,
+       SLORA_ENGINE_SCHEMA_BYTES);
+
+    /* their clients gone: all end in one step, and no step after it
+     * (an idle server's) */
+    for (i = 0; i < SLORA_ENGINE_SCHEMAS; i++) {
+        slora_engine_cancel(e, (uint64_t) (400 + i));
+    }
+
+    memset(&run, 0, sizeof(run));
+    slora_engine_step(e, collect, &run);
+    slora_engine_stats(e, &st);
+
+    ok(st.schema_bytes <= SLORA_ENGINE_SCHEMA_BYTES && st.schemas_kept > 0
+       && st.running + st.waiting == 0 && run.errors == 0,
+       "(i) their requests ended in one step: %zu bytes kept, within the "
+       "bound (%d kept)", st.schema_bytes, st.schemas_kept);
+
+    n = slora_engine_schema_keys(e, keys, 2);
+    ok(n == 2
+       && keys[0] == slora_engine_schema_key(SLORA_JSON_FORM_REGEX,
+                                             re[SLORA_ENGINE_SCHEMAS - 1],
+                                             strlen(re[SLORA_ENGINE_SCHEMAS
+                                                       - 1]))
+       && keys[1] == slora_engine_schema_key(SLORA_JSON_FORM_REGEX,
+                                             re[SLORA_ENGINE_SCHEMAS - 2],
+                                             strlen(re[SLORA_ENGINE_SCHEMAS
+                                                       - 2])),
+       "(i) the keys: the last taken first, the one before it second");
+
+    version = slora_engine_schema_version(e);
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, re[SLORA_ENGINE_SCHEMAS - 1]);
+    run_all(e);
+    ok(slora_engine_schema_version(e) == version,
+       "(i) the keys' version the same after a kept one is taken");
+
+    submit(e, &req, 0, SLORA_JSON_FORM_REGEX, "[x-z]{4}");
+    run_all(e);
+    ok(slora_engine_schema_version(e) != version,
+       "(i) and moved once a new one is kept");
+}
+
+
+/* 1 once the compile of re, asked ready, is done: the wake fd read and
+ * re asked again (at most 16 wakes). */
+static int
+ready_after_wake(slora_engine_t *e, const char *re)
+{
+    int       r, waits;
+    ssize_t   got;
+    uint64_t  v;
+
+    r = 0;
+
+    for (waits = 0; waits < 16 && !r && woken(e); waits++) {
+        got = read(slora_engine_wake_fd(e), &v, sizeof(v));
+        (void) got;
+        r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, re,
+                                      strlen(re));
+    }
+
+    return r;
+}
+
+
+/* n requests of regexes from..from+n, each its own, that hold their
+ * entries for some steps: 20 digits at least, 16 tokens at most. */
+static void
+held_regexes(slora_engine_t *e, slora_request_t *req, int n, int from)
+{
+    int   i;
+    char  re[32];
+
+    for (i = from; i < from + n; i++) {
+        snprintf(re, sizeof(re), "[0-9]{20,%d}", 20 + i);
+        submit(e, req, (uint64_t) (300 + i), SLORA_JSON_FORM_REGEX, re);
+    }
 }

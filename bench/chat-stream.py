@@ -28,6 +28,7 @@
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
 
 import json
+import os
 import sys
 import threading
 import time
@@ -131,10 +132,12 @@ print(f"prefix cache: a {a[1]}-token prompt twice: cached {a[2]} then "
       f"{b[3] * 1000:.0f} ms, the answers "
       + ("equal" if a[0] == b[0] else f"differ:\n  {a[0]!r}\n  {b[0]!r}"))
 
-# vLLM's cache_salt: the same prompt's pages only for the same salt
-c = ask("When does the library open?", "salt-6d1f0a")
-d = ask("When does the library open?", "salt-6d1f0a")
-e = ask("When does the library open?", "salt-93be27")
+# vLLM's cache_salt: the same prompt's pages only for the same salt;
+# salts new to the server (a round before this one cached its own)
+run = f"{os.getpid()}-{time.time_ns()}"
+c = ask("When does the library open?", f"salt-a-{run}")
+d = ask("When does the library open?", f"salt-a-{run}")
+e = ask("When does the library open?", f"salt-b-{run}")
 print(f"cache_salt: cached {c[2]} for a salt's first, {d[2]} for its "
       f"second, {e[2]} for another salt's first: "
       + ("ok" if c[2] == 0 and d[2] and d[2] > 0 and e[2] == 0

@@ -93,7 +93,7 @@ static ngx_int_t ngx_http_slora_parse_answer(ngx_http_slora_parse_t *p,
 static int ngx_http_slora_schema_known(void *data, int form,
     const char *text, size_t len);
 static void ngx_http_slora_parse_count(ngx_http_slora_main_conf_t *smcf,
-    const slora_openai_req_t *req);
+    int rc, const slora_openai_req_t *req);
 
 
 /*
@@ -130,7 +130,7 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
         if (w->kind == NGX_HTTP_SLORA_WORK_PARSE && p->len == body->len
             && ngx_memcmp(p->body, body->data, body->len) == 0)
         {
-            ngx_http_slora_parse_count(smcf, p->req);
+            ngx_http_slora_parse_count(smcf, p->rc, p->req);
             return ngx_http_slora_parse_answer(p, req, err);
         }
     }
@@ -158,7 +158,7 @@ ngx_http_slora_parse(ngx_http_slora_encoder_t *enc, const ngx_str_t *body,
 
     if (rc != SLORA_AGAIN && !here->schema_uncompiled) {
         *req = here;
-        ngx_http_slora_parse_count(smcf, here);
+        ngx_http_slora_parse_count(smcf, rc, here);
         return rc == SLORA_OK ? NGX_OK : NGX_DECLINED;
     }
 
@@ -305,10 +305,11 @@ ngx_http_slora_parse_answer(ngx_http_slora_parse_t *p,
 /*
  * 1 where the engine keeps the constraint compiled: its key is among
  * those the engine process writes into the zone as they change, the
- * most recently used first (ngx_http_slora_engine_stats). It compiles, then: neither the worker
- * nor the thread compiles it to check it. The worker's and the thread's
- * (data: the zone); the keys are read one at a time, a stale one as good
- * as a fresh one (a constraint that compiled once always does).
+ * most recently used first (ngx_http_slora_engine_stats). It compiles,
+ * then: neither the worker nor the thread compiles it to check it. The
+ * worker's and the thread's (data: the zone); the keys are read one at
+ * a time, a stale one as good as a fresh one (a constraint that
+ * compiled once always does).
  */
 static int
 ngx_http_slora_schema_known(void *data, int form, const char *text,
@@ -336,17 +337,18 @@ ngx_http_slora_schema_known(void *data, int form, const char *text,
 }
 
 
-/* A parse whose constraint was taken as known, counted once (/status's
- * constraints "known"). */
+/* A parse whose constraint was taken as known, counted once where the
+ * request parsed (/status's constraints "known"). */
 static void
-ngx_http_slora_parse_count(ngx_http_slora_main_conf_t *smcf,
+ngx_http_slora_parse_count(ngx_http_slora_main_conf_t *smcf, int rc,
     const slora_openai_req_t *req)
 {
     slora_queue_t  *q;
 
     q = ngx_http_slora_queue(smcf);
 
-    if (q != NULL && req != NULL && req->schema_was_known) {
+    if (q != NULL && rc == SLORA_OK && req != NULL && req->schema_was_known)
+    {
         atomic_fetch_add_explicit(&q->schema_known_hits, 1,
                                   memory_order_relaxed);
     }

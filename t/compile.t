@@ -177,9 +177,10 @@ like($m, qr/^slora_constraints_total\{kind="kept"\} \Q$after->{hits}\E$/m,
 
 # a constraint the engine keeps compiled is not compiled again by the
 # worker to check it (nor sent to the thread): its key is in the zone;
-# /status's constraints "known" counts the request, on both servers; its
-# answer is the one before. One the engine refused is never known: it
-# is compiled and refused again, with the same 400.
+# /status's constraints "known" counts the request, on both servers (not
+# one refused for another field); its answer is the one before. One the
+# engine refused is never known: it is compiled and refused again, with
+# the same 400.
 
 for my $k (0, 1) {
     my $port = $servers{$k}->port;
@@ -195,6 +196,15 @@ for my $k (0, 1) {
        && ($now->{compiles} // 0) == ($was->{compiles} // 0),
        "$what: known to the worker (" . ($was->{known} // '?') . ' -> '
        . ($now->{known} // '?') . '), taken as kept by the engine');
+
+    # the same regex in a request refused after it (a stop of the wrong
+    # type): not counted
+    my ($path, $body) = @{ $cases{regex} };
+    ($r) = json_post($port, $path, { %$body, stop => 5 });
+    my $after_stop = $servers{$k}->status->{constraints} // {};
+    is($r->{status}, 400, "$what: the regex with a bad stop: 400");
+    is($after_stop->{known}, $now->{known},
+       "$what: a request refused after its constraint: not counted known");
 
     ($r) = json_post($port, @{ $cases{lookahead} });
     my $after_bad = $servers{$k}->status->{constraints} // {};

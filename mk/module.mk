@@ -16,8 +16,10 @@
 #
 # Debian's copy of nginx's configure writes no top-level Makefile, so the
 # module is built with `make -f objs/Makefile modules`. configure runs once
-# (again only when config or config.make change); the copy of the source
-# tree it needs lives in build/nginx-src, its outputs in build/nginx/objs.
+# (again only when config or config.make change, or the set of engine
+# headers, which config lists as the module's dependencies); the copy of
+# the source tree it needs lives in build/nginx-src, its outputs in
+# build/nginx/objs.
 
 NGINX          ?= /usr/sbin/nginx
 NGINX_SRC      ?= /usr/share/nginx/src
@@ -26,6 +28,16 @@ NGINX_OBJS     := $(CURDIR)/$(BUILD)/nginx/objs
 MODULE_SO      := $(NGINX_OBJS)/ngx_http_slora_module.so
 MODULE_SRCS    := $(wildcard ngx_http_slora_module/*.c \
                              ngx_http_slora_module/*.h)
+
+# config names engine/*.h as it finds them when configure runs: their
+# names are written here as they change (a header added or taken away),
+# and configure runs again after
+ENGINE_HEADERS      := $(sort $(wildcard engine/*.h))
+ENGINE_HEADERS_LIST := $(BUILD)/engine-headers.list
+ifneq ($(ENGINE_HEADERS),$(shell cat $(ENGINE_HEADERS_LIST) 2>/dev/null))
+$(shell mkdir -p $(BUILD) && echo '$(ENGINE_HEADERS)' \
+        > $(ENGINE_HEADERS_LIST))
+endif
 
 RUN_PREFIX     := $(CURDIR)/run
 RUN_MODEL      := models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -59,7 +71,8 @@ all: module
 
 module: $(MODULE_SO)
 
-$(NGINX_OBJS)/Makefile: config config.make mk/module.mk
+$(NGINX_OBJS)/Makefile: config config.make mk/module.mk \
+                        $(ENGINE_HEADERS_LIST)
 	rm -rf $(NGINX_TREE)
 	@mkdir -p $(dir $(NGINX_TREE)) $(NGINX_OBJS)
 	cp -r $(NGINX_SRC) $(NGINX_TREE)
@@ -69,7 +82,7 @@ $(NGINX_OBJS)/Makefile: config config.make mk/module.mk
 	    --builddir=$(NGINX_OBJS) --add-dynamic-module=$(CURDIR)
 
 $(MODULE_SO): $(NGINX_OBJS)/Makefile $(MODULE_SRCS) $(LIB) \
-              $(wildcard engine/*.h)
+              $(ENGINE_HEADERS)
 	cd $(NGINX_TREE) && $(MAKE) -f $(NGINX_OBJS)/Makefile modules
 	@touch $@
 

@@ -42,7 +42,8 @@ $(NGINX_COMPAT_TREE)/.sha256-ok: tools/fetch-nginx-src
 # the modules of Debian's builds that the tests reach (TLS for the
 # browser's https, HTTP/2 and /3, realip, auth_request, stub_status)
 $(NGINX_COMPAT_TREE)/objs/Makefile: $(NGINX_COMPAT_TREE)/.sha256-ok \
-                                    config config.make mk/nginx-compat.mk
+                                    config config.make mk/nginx-compat.mk \
+                                    $(ENGINE_HEADERS_LIST)
 	cd $(NGINX_COMPAT_TREE) && SLORA_BUILD=$(BUILD) ./configure \
 	    --with-compat --with-threads --with-pcre-jit \
 	    --with-http_ssl_module --with-http_v2_module --with-http_v3_module \
@@ -53,7 +54,7 @@ $(NGINX_COMPAT_TREE)/objs/Makefile: $(NGINX_COMPAT_TREE)/.sha256-ok \
 	    || { tail -20 $(NGINX_COMPAT_DIR)/configure.log; exit 1; }
 
 $(NGINX_COMPAT_TREE)/objs/.built: $(NGINX_COMPAT_TREE)/objs/Makefile \
-                                  $(MODULE_SRCS) $(LIB) $(wildcard engine/*.h)
+                                  $(MODULE_SRCS) $(LIB) $(ENGINE_HEADERS)
 	$(MAKE) -C $(NGINX_COMPAT_TREE) -f objs/Makefile binary modules
 	@touch $@
 

@@ -130,5 +130,6 @@ asan: all fetch
 clean:
 	rm -rf build build-asan build-asan-nginx bin
 
-# Fragments of other concerns (the nginx module, fuzzing, ...) live in mk/.
--include $(wildcard mk/*.mk)
+# Fragments of other concerns (the nginx module, fuzzing, ...) live in mk/,
+# read in name order (nginx-compat.mk uses module.mk's names).
+-include $(sort $(wildcard mk/*.mk))

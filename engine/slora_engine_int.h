@@ -48,7 +48,8 @@
 #define SLORA_ENGINE_SCHEMAS        32      /* compiled constraints kept
                                                (entries of a table, which
                                                grows by as many where
-                                               every one is held) */
+                                               every one is held,
+                                               compiling or spared) */
 #define SLORA_ENGINE_SCHEMA_BYTES   ((size_t) 8 << 20)
                                             /* and their bytes, at most (a
                                                JSON schema compiles to
@@ -72,15 +73,17 @@ typedef struct {
                                                text's */
     uint32_t                refs;           /* requests holding it */
     unsigned                compiling:1;
-    unsigned                fresh:1;        /* compiled on the thread, not
-                                               taken yet, */
+    unsigned                fresh:1;        /* compiled on the thread */
     uint64_t                done_step;      /* at this step (the engine's
-                                               schema_steps) */
+                                               schema_steps): spared for
+                                               its parked requests until
+                                               two steps later */
     char                   *refused;        /* the compile thread's
                                                reason, where it refused
                                                it */
-    uint64_t                used;           /* the clock at its last
-                                               taking */
+    uint64_t                used;           /* the clock at its last use
+                                               (set, installed, asked
+                                               ready, taken) */
 } slora_engine_schema_t;
 
 /* The entries, a table of SLORA_ENGINE_SCHEMAS and the tables added

@@ -16,11 +16,11 @@
  * The one idea: a compiled schema is read only once made (one
  * allocation, which nothing writes after its compile), so requests share
  * one, counted. The least recently taken that no request holds makes
- * room; one the compile thread made for a parked request is spared
- * until that request's submit (through the step after the one that saw
- * it done: the request is asked again after each step; one whose client
- * went runs out then), or it could be cleared for the next compile and
- * compiled again, over and over. Where every entry is held, compiling
+ * room; one the compile thread made for parked requests is spared
+ * until their submits (through the step after the one that saw it done:
+ * a request is asked again after each step; one whose client went runs
+ * out then), or it could be cleared for the next compile and compiled
+ * again, over and over. Where every entry is held, compiling
  * or so spared, the entries grow by a table of SLORA_ENGINE_SCHEMAS (an
  * entry never moves: requests point at theirs), so that a new
  * constraint is compiled on the thread however many distinct ones are
@@ -115,7 +115,6 @@ slora_engine_schema_take(slora_engine_t *e, int form, const char *text,
     if (k != NULL && k->schema != NULL) {
         k->refs++;
         k->used = ++e->schema_clock;
-        k->fresh = 0;
         e->schema_hits++;
         *held = k;
         return k->schema;
@@ -581,12 +580,12 @@ slora_engine_schema_find(slora_engine_t *e, int form, const char *text,
 }
 
 
-/* An empty entry for a schema of size bytes, the least recently taken
- * of those no request holds (not keep, not compiling) cleared while the
- * entries would hold too much, and the entries grown where every one is
- * held; NULL: size alone is over the bound, or no memory. With keep (an
- * entry whose compile is done) only the bytes are made room for, as far
- * as the entries no request holds allow. */
+/* An empty entry for a schema of size bytes, the least recently used of
+ * those slora_engine_schema_oldest may clear cleared while the entries
+ * would hold too much, and the entries grown where every one is held,
+ * compiling or spared; NULL: size alone is over the bound, or no memory.
+ * With keep (an entry whose compile is done) only the bytes are made
+ * room for, as far as those entries allow. */
 static slora_engine_schema_t *
 slora_engine_schema_room(slora_engine_t *e, size_t size,
     const slora_engine_schema_t *keep)
@@ -639,8 +638,8 @@ slora_engine_schema_empty(slora_engine_t *e)
 }
 
 
-/* A table of empty entries more, every entry held or compiling: its
- * first entry, or NULL without memory. */
+/* A table of empty entries more, every entry held, compiling or spared:
+ * its first entry, or NULL without memory. */
 static slora_engine_schema_t *
 slora_engine_schema_grow(slora_engine_t *e)
 {
@@ -694,9 +693,11 @@ slora_engine_schema_oldest(slora_engine_t *e,
 }
 
 
-/* 1 while k, compiled on the thread for a parked request, waits for
- * that request's submit: through the step after the one that saw it done
- * (a request whose compile is done is asked again after each step). */
+/* 1 while k, compiled on the thread, waits for the submits of the
+ * requests parked on it: through the step after the one that saw it
+ * done (a request whose compile is done is asked again after each
+ * step), whether or not one of them took it already (another's submit
+ * may have failed and let it go). */
 static int
 slora_engine_schema_fresh(const slora_engine_t *e,
     const slora_engine_schema_t *k)

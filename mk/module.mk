@@ -39,6 +39,11 @@ $(shell mkdir -p $(BUILD) && echo '$(ENGINE_HEADERS)' \
         > $(ENGINE_HEADERS_LIST))
 endif
 
+# and written again where a clean took it after
+$(ENGINE_HEADERS_LIST):
+	@mkdir -p $(@D)
+	@echo '$(ENGINE_HEADERS)' > $@
+
 RUN_PREFIX     := $(CURDIR)/run
 RUN_MODEL      := models/SmolLM2-135M-Instruct.Q4_1.gguf
 RUN_ADAPTERS   := conf/adapters

@@ -34,7 +34,9 @@
  *       constraint compiled on the thread and not yet taken is spared
  *       when one more is asked ready (the entries grow; asked again it
  *       is ready, not compiled again); two steps later, its request
- *       gone, it is cleared for the next like any other.
+ *       gone, it is cleared for the next like any other; one taken by
+ *       a request that is let go at once stays spared for another
+ *       parked on it, through the same steps.
  *   (i) a burst of long regexes held at once takes the kept bytes over
  *       SLORA_ENGINE_SCHEMA_BYTES; their requests cancelled, all ended by
  *       one step, the bytes are back within it with no step or new
@@ -592,6 +594,7 @@ test_spared(const slora_tokenizer_t *tok)
     static const char  a[] = "[a-c]{5}";
     static const char  b[] = "[d-f]{5}";
     static const char  c[] = "[g-i]{5}";
+    static const char  d[] = "[j-l]{5}";
 
     e = chat_run_engine(tok);
     chat_run_request(&req, tok, "Digits, please.", ids, stop);
@@ -638,6 +641,27 @@ test_spared(const slora_tokenizer_t *tok)
        && st.schema_compiles == compiles + 1,
        "(h) in the entry of one run out, the entries not grown (%d kept, "
        "%d requests on)", st.schemas_kept, st.running + st.waiting);
+
+    /* the one run out held again, so every entry is held but the last
+     * compiled; that one taken by a request let go at once (its
+     * client gone): still spared for any other parked on it */
+    submit(e, &req, 500, SLORA_JSON_FORM_REGEX, b);
+    submit(e, &req, 501, SLORA_JSON_FORM_REGEX, c);
+    slora_engine_cancel(e, 501);
+    slora_engine_step(e, collect, &run);
+    slora_engine_stats(e, &st);
+    compiles = st.schema_compiles;
+
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, d, strlen(d));
+    ok(r == 0 && ready_after_wake(e, d),
+       "(h) one more asked ready after it was taken and let go: compiled");
+
+    r = slora_engine_schema_ready(e, SLORA_JSON_FORM_REGEX, c, strlen(c));
+    slora_engine_stats(e, &st);
+    ok(r == 1 && run.errors == 0 && st.schema_compiles == compiles + 1
+       && st.schemas_kept == 2 * SLORA_ENGINE_SCHEMAS + 1,
+       "(h) the one taken and let go still spared: ready (%d), not "
+       "compiled again, %d kept (the entries grew)", r, st.schemas_kept);
 
     run_all(e);
     test_burst(e, tok);

@@ -1322,9 +1322,10 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
 /*
  * The engine's figures into the zone, for /status and /metrics, and the
  * keys of the constraints it keeps compiled (up to 64, the most recently
- * used first, written only when what it keeps changes), which a worker then takes as
- * compiling without compiling them (ngx_http_slora_parse.c). Stale keys
- * do no harm: a constraint that compiled once always does.
+ * used first, written only when what it keeps changes), which a worker
+ * then takes as compiling without compiling them
+ * (ngx_http_slora_parse.c). Stale keys do no harm: a constraint that
+ * compiled once always does.
  */
 void
 ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
